@@ -1,0 +1,996 @@
+//! The public map: [`HashMap`], its pinned handle [`HashMapRef`], iterators.
+//!
+//! Every operation needs a crossbeam-epoch [`Guard`]: references returned by
+//! the map stay valid while the guard lives, because memory is reclaimed only
+//! after every guard that could see it is dropped. Take one with
+//! [`HashMap::guard`] and pass it to the guard-taking methods, or call
+//! [`HashMap::pin`] for a [`HashMapRef`] that holds one and offers the same
+//! operations without the argument.
+
+use crate::error::{CompareExchangeError, OccupiedError, TryReserveError};
+use crate::raw::{alloc_panic, RawIter, RawMap, Tuning};
+use crate::Guard;
+use core::fmt;
+use core::hash::{BuildHasher, Hash};
+use equivalent::Equivalent;
+
+/// The default hasher: [`ahash::RandomState`], seeded randomly per map so that
+/// an outside party cannot choose colliding keys.
+pub type DefaultHashBuilder = ahash::RandomState;
+
+/// A lock-free concurrent hash map with epoch-based reclamation.
+///
+/// Reads never write shared memory, never wait and never block a writer;
+/// writes are lock-free; the table grows and shrinks incrementally. See the
+/// [crate documentation](crate) for the guarantees and when to choose it.
+///
+/// ```
+/// use epochmap::HashMap;
+///
+/// let map = HashMap::new();
+/// let m = map.pin();
+/// assert_eq!(m.insert("a", 1), None);
+/// assert_eq!(m.get("a"), Some(&1));
+/// assert_eq!(m.update("a", |v| v + 1), Some(&2));
+/// assert_eq!(m.remove("a"), Some(&2));
+/// assert!(m.is_empty());
+/// ```
+pub struct HashMap<K, V, S = DefaultHashBuilder> {
+    raw: RawMap<K, V, S>,
+}
+
+// SAFETY: the map owns its keys and values (moving it moves them) and its
+// tables hold only atomics; `S` is owned.
+unsafe impl<K: Send, V: Send, S: Send> Send for HashMap<K, V, S> {}
+// SAFETY: through `&HashMap` threads read `&K`/`&V` concurrently (needs Sync),
+// insert values from one thread that other threads drop (needs Send), and
+// share the hasher (needs Sync).
+unsafe impl<K: Send + Sync, V: Send + Sync, S: Sync> Sync for HashMap<K, V, S> {}
+
+#[track_caller]
+fn new_raw<K, V, S>(capacity: usize, hasher: S, tuning: Tuning) -> RawMap<K, V, S> {
+    RawMap::with_tuning(capacity, hasher, tuning).unwrap_or_else(|e| alloc_panic(e))
+}
+
+#[cold]
+#[track_caller]
+fn foreign_guard() -> ! {
+    panic!(
+        "epochmap: this guard does not come from crossbeam-epoch's default collector \
+         (e.g. `unprotected()`); use `map.guard()` or `map.pin()`"
+    )
+}
+
+impl<K, V> HashMap<K, V> {
+    /// An empty map with the default hasher.
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u64, String> = epochmap::HashMap::new();
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::with_capacity_and_hasher(0, DefaultHashBuilder::new())
+    }
+
+    /// An empty map that holds `capacity` entries before it resizes.
+    ///
+    /// # Panics
+    /// If the table for `capacity` cannot be allocated (e.g. `usize::MAX`).
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u64, u64> = epochmap::HashMap::with_capacity(1000);
+    /// assert!(map.capacity() >= 1000);
+    /// ```
+    #[track_caller]
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_capacity_and_hasher(capacity, DefaultHashBuilder::new())
+    }
+}
+
+impl<K, V, S> HashMap<K, V, S> {
+    /// An empty map using `hasher`.
+    ///
+    /// ```
+    /// use std::collections::hash_map::RandomState;
+    /// let map: epochmap::HashMap<u32, u32, _> = epochmap::HashMap::with_hasher(RandomState::new());
+    /// map.pin().insert(1, 2);
+    /// ```
+    pub fn with_hasher(hasher: S) -> Self {
+        Self::with_capacity_and_hasher(0, hasher)
+    }
+
+    /// An empty map using `hasher` that holds `capacity` entries before it resizes.
+    ///
+    /// # Panics
+    /// If the table for `capacity` cannot be allocated.
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u32, u32> =
+    ///     epochmap::HashMap::with_capacity_and_hasher(64, ahash::RandomState::new());
+    /// assert!(map.capacity() >= 64);
+    /// ```
+    #[track_caller]
+    pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
+        HashMap {
+            raw: new_raw(capacity, hasher, Tuning::default()),
+        }
+    }
+
+    /// A map with explicit table sizes: tests and model checking use tiny tables
+    /// (`min_buckets` = 2) and one-bucket migration chunks so that a few keys
+    /// cross a resize. Not part of the stable API.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn with_tuning(min_buckets: usize, chunk_buckets: usize, help_buckets: usize, hasher: S) -> Self {
+        HashMap {
+            raw: new_raw(
+                0,
+                hasher,
+                Tuning {
+                    min_buckets,
+                    chunk: chunk_buckets,
+                    help: help_buckets,
+                },
+            ),
+        }
+    }
+
+    /// The number of entries. Exact when no write is in flight, an estimate
+    /// during concurrent writes. O(1) in the map size (sums a few per-thread
+    /// counters).
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// map.pin().insert(1, 1);
+    /// assert_eq!(map.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether [`len`](Self::len) is zero.
+    ///
+    /// ```
+    /// assert!(epochmap::HashMap::<u8, u8>::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entries the map holds before its next resize (of the table being
+    /// migrated into, while a resize is in flight).
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::<u8, u8>::with_capacity(100);
+    /// assert!(map.capacity() >= 100);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.raw.capacity(&self.guard())
+    }
+
+    /// The map's hasher.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::<u8, u8>::new();
+    /// let _hasher: &ahash::RandomState = map.hasher();
+    /// ```
+    pub fn hasher(&self) -> &S {
+        &self.raw.hasher
+    }
+
+    /// Pins the current thread: a guard for the guard-taking methods.
+    ///
+    /// Memory removed from any crossbeam-epoch structure is not freed while a
+    /// guard pinned before the removal lives, so keep guards short-lived.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let guard = map.guard();
+    /// map.insert(1, "one", &guard);
+    /// assert_eq!(map.get(&1, &guard), Some(&"one"));
+    /// ```
+    pub fn guard(&self) -> Guard {
+        crossbeam_epoch::pin()
+    }
+
+    /// A handle holding a pinned guard, offering every operation without a guard argument.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let m = map.pin();
+    /// m.insert(7, 49);
+    /// assert_eq!(m.get(&7), Some(&49));
+    /// ```
+    pub fn pin(&self) -> HashMapRef<'_, K, V, S> {
+        HashMapRef {
+            map: self,
+            guard: self.guard(),
+        }
+    }
+
+    #[inline]
+    #[track_caller]
+    fn check(&self, guard: &Guard) {
+        if guard.collector() != Some(crossbeam_epoch::default_collector()) {
+            foreign_guard();
+        }
+    }
+}
+
+impl<K, V, S> HashMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher,
+{
+    /// The value of `key`.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let guard = map.guard();
+    /// map.insert(String::from("k"), 1, &guard);
+    /// assert_eq!(map.get("k", &guard), Some(&1));
+    /// ```
+    #[inline]
+    pub fn get<'g, Q>(&'g self, key: &Q, guard: &'g Guard) -> Option<&'g V>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.check(guard);
+        self.raw.get(key, guard).map(|n| &*n.value)
+    }
+
+    /// The stored key and value of `key`.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let guard = map.guard();
+    /// map.insert(1, 'a', &guard);
+    /// assert_eq!(map.get_key_value(&1, &guard), Some((&1, &'a')));
+    /// ```
+    pub fn get_key_value<'g, Q>(&'g self, key: &Q, guard: &'g Guard) -> Option<(&'g K, &'g V)>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.check(guard);
+        self.raw.get(key, guard).map(|n| (&n.key, &*n.value))
+    }
+
+    /// Whether `key` is present.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let guard = map.guard();
+    /// map.insert(1, (), &guard);
+    /// assert!(map.contains_key(&1, &guard));
+    /// ```
+    pub fn contains_key<Q>(&self, key: &Q, guard: &Guard) -> bool
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.get(key, guard).is_some()
+    }
+
+    /// Inserts or replaces; returns the replaced value.
+    ///
+    /// Everything this thread wrote before the call is visible to any thread
+    /// whose `get` returns the new value.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let guard = map.guard();
+    /// assert_eq!(map.insert(1, 10, &guard), None);
+    /// assert_eq!(map.insert(1, 11, &guard), Some(&10));
+    /// ```
+    pub fn insert<'g>(&'g self, key: K, value: V, guard: &'g Guard) -> Option<&'g V> {
+        self.check(guard);
+        self.raw.insert(key, value, guard)
+    }
+
+    /// Inserts only if `key` is absent. Of racing callers exactly one succeeds.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let guard = map.guard();
+    /// assert_eq!(map.try_insert(1, 'a', &guard).unwrap(), &'a');
+    /// let err = map.try_insert(1, 'b', &guard).unwrap_err();
+    /// assert_eq!((err.current, err.not_inserted), (&'a', 'b'));
+    /// ```
+    pub fn try_insert<'g>(&'g self, key: K, value: V, guard: &'g Guard) -> Result<&'g V, OccupiedError<'g, V>> {
+        self.check(guard);
+        self.raw
+            .try_insert(key, value, guard)
+            .map_err(|(current, not_inserted)| OccupiedError { current, not_inserted })
+    }
+
+    /// The value of `key`, inserting `make()` first if it is absent.
+    ///
+    /// Exactly one value wins a race and every caller gets that one. `make`
+    /// runs only if the key was absent when the call looked, but racing callers
+    /// may each run it; the losers' values are dropped.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let guard = map.guard();
+    /// assert_eq!(map.get_or_insert_with(1, || 5, &guard), &5);
+    /// assert_eq!(map.get_or_insert_with(1, || 6, &guard), &5);
+    /// ```
+    pub fn get_or_insert_with<'g, F>(&'g self, key: K, make: F, guard: &'g Guard) -> &'g V
+    where
+        F: FnOnce() -> V,
+    {
+        self.check(guard);
+        self.raw.get_or_insert_with(key, make, guard)
+    }
+
+    /// Atomically replaces the value of `key` with `f(current)`; returns the
+    /// new value, or `None` (and calls nothing) if the key is absent.
+    ///
+    /// No update is ever lost: if another writer changes the entry between the
+    /// read and the write, `f` runs again on the newer value, so `f` may run
+    /// more than once and must not have side effects that cannot repeat. The
+    /// key is cloned into the new entry (`K: Clone`).
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let guard = map.guard();
+    /// map.insert("hits", 0, &guard);
+    /// assert_eq!(map.update("hits", |n| n + 1, &guard), Some(&1));
+    /// assert_eq!(map.update("misses", |n| n + 1, &guard), None);
+    /// ```
+    #[must_use = "`None` means the key was absent and nothing was updated"]
+    pub fn update<'g, Q, F>(&'g self, key: &Q, f: F, guard: &'g Guard) -> Option<&'g V>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        K: Clone,
+        F: Fn(&V) -> V,
+    {
+        self.check(guard);
+        self.raw.update(key, f, guard)
+    }
+
+    /// Replaces the value of `key` with `new` only if it equals `current`.
+    ///
+    /// `Ok` holds the value that was replaced; `Err` holds what the map held
+    /// instead (`None` if the key is absent) and gives `new` back, ready for
+    /// an optimistic retry loop.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let guard = map.guard();
+    /// map.insert("balance", 100, &guard);
+    /// assert_eq!(map.compare_exchange("balance", &100, 70, &guard), Ok(&100));
+    /// let err = map.compare_exchange("balance", &100, 40, &guard).unwrap_err();
+    /// assert_eq!((err.current, err.new), (Some(&70), 40));
+    /// ```
+    pub fn compare_exchange<'g, Q>(
+        &'g self,
+        key: &Q,
+        current: &V,
+        new: V,
+        guard: &'g Guard,
+    ) -> Result<&'g V, CompareExchangeError<'g, V>>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        K: Clone,
+        V: PartialEq,
+    {
+        self.check(guard);
+        self.raw
+            .compare_exchange(key, current, new, guard)
+            .map_err(|(current, new)| CompareExchangeError { current, new })
+    }
+
+    /// Removes `key`; returns its value (readable until the guard is dropped).
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let guard = map.guard();
+    /// map.insert(1, 'x', &guard);
+    /// assert_eq!(map.remove(&1, &guard), Some(&'x'));
+    /// assert_eq!(map.remove(&1, &guard), None);
+    /// ```
+    #[must_use = "`None` means the key was absent and nothing was removed"]
+    pub fn remove<'g, Q>(&'g self, key: &Q, guard: &'g Guard) -> Option<&'g V>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.check(guard);
+        self.raw.remove_if(key, |_, _| true, guard).map(|n| &*n.value)
+    }
+
+    /// Removes `key` if `pred(key, value)` holds for its current entry,
+    /// atomically: an entry replaced after `pred` looked is not removed.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let guard = map.guard();
+    /// map.insert(1, 10, &guard);
+    /// assert_eq!(map.remove_if(&1, |_, v| *v > 50, &guard), None);
+    /// assert_eq!(map.remove_if(&1, |_, v| *v == 10, &guard), Some((&1, &10)));
+    /// ```
+    #[must_use = "`None` means nothing was removed"]
+    pub fn remove_if<'g, Q, F>(&'g self, key: &Q, pred: F, guard: &'g Guard) -> Option<(&'g K, &'g V)>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        F: FnMut(&K, &V) -> bool,
+    {
+        self.check(guard);
+        self.raw.remove_if(key, pred, guard).map(|n| (&n.key, &*n.value))
+    }
+
+    /// Keeps only the entries for which `keep` returns true. Weakly consistent,
+    /// like [`iter`](Self::iter): entries inserted meanwhile may be skipped.
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
+    /// let guard = map.guard();
+    /// map.retain(|_, v| v % 2 == 0, &guard);
+    /// assert_eq!(map.len(), 5);
+    /// ```
+    pub fn retain<F>(&self, mut keep: F, guard: &Guard)
+    where
+        F: FnMut(&K, &V) -> bool,
+    {
+        self.check(guard);
+        for (k, v) in self.raw.iter(guard) {
+            if !keep(k, v) {
+                // Remove exactly the entry judged, not a newer value of the key.
+                let _ = self.raw.remove_if(k, |_, now| core::ptr::eq(now, v), guard);
+            }
+        }
+    }
+
+    /// Removes every entry present when the call starts (entries inserted
+    /// concurrently may survive).
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
+    /// map.clear(&map.guard());
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn clear(&self, guard: &Guard) {
+        self.retain(|_, _| false, guard);
+    }
+
+    /// Makes room for `additional` more entries: starts the resize at once
+    /// (it completes incrementally, as writers touch the map).
+    ///
+    /// # Panics
+    /// If the table cannot be allocated; see [`try_reserve`](Self::try_reserve).
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::<u64, u64>::new();
+    /// map.reserve(10_000, &map.guard());
+    /// assert!(map.capacity() >= 10_000);
+    /// ```
+    #[track_caller]
+    pub fn reserve(&self, additional: usize, guard: &Guard) {
+        if let Err(e) = self.try_reserve(additional, guard) {
+            panic!("epochmap: reserve({additional}) failed: {e}");
+        }
+    }
+
+    /// Like [`reserve`](Self::reserve), but returns an error instead of panicking.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::<u64, u64>::new();
+    /// assert!(map.try_reserve(usize::MAX, &map.guard()).is_err());
+    /// ```
+    pub fn try_reserve(&self, additional: usize, guard: &Guard) -> Result<(), TryReserveError> {
+        self.check(guard);
+        self.raw.try_reserve(additional, guard).map_err(Into::into)
+    }
+
+    /// Starts a resize of the table to `buckets` buckets now (tests and models
+    /// use it to put a resize in the middle of a scenario). Not stable API.
+    #[doc(hidden)]
+    pub fn begin_resize(&self, buckets: usize, guard: &Guard) {
+        self.check(guard);
+        if let Err(e) = self.raw.begin_resize(buckets, guard) {
+            alloc_panic(e);
+        }
+    }
+
+    /// An iterator over the entries; weakly consistent: every entry present
+    /// for the whole iteration is yielded exactly once, even across a resize;
+    /// entries inserted or removed meanwhile may or may not be. Never waits.
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u32, u32> = (0..3).map(|i| (i, i * i)).collect();
+    /// let guard = map.guard();
+    /// let mut all: Vec<_> = map.iter(&guard).map(|(k, v)| (*k, *v)).collect();
+    /// all.sort();
+    /// assert_eq!(all, [(0, 0), (1, 1), (2, 4)]);
+    /// ```
+    pub fn iter<'g>(&'g self, guard: &'g Guard) -> Iter<'g, K, V, S> {
+        self.check(guard);
+        Iter {
+            raw: self.raw.iter(guard),
+        }
+    }
+
+    /// The keys, weakly consistent like [`iter`](Self::iter).
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u32, ()> = (0..3).map(|i| (i, ())).collect();
+    /// assert_eq!(map.keys(&map.guard()).count(), 3);
+    /// ```
+    pub fn keys<'g>(&'g self, guard: &'g Guard) -> Keys<'g, K, V, S> {
+        Keys { inner: self.iter(guard) }
+    }
+
+    /// The values, weakly consistent like [`iter`](Self::iter).
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u32, u32> = (1..4).map(|i| (i, i)).collect();
+    /// assert_eq!(map.values(&map.guard()).sum::<u32>(), 6);
+    /// ```
+    pub fn values<'g>(&'g self, guard: &'g Guard) -> Values<'g, K, V, S> {
+        Values { inner: self.iter(guard) }
+    }
+}
+
+/// A [`HashMap`] with a pinned guard: every operation, no guard argument.
+///
+/// References it returns live as long as the handle. Holding a handle delays
+/// memory reclamation (for every crossbeam-epoch structure), so drop it when
+/// the work at hand is done; do not hold it across `.await` or blocking calls.
+pub struct HashMapRef<'m, K, V, S = DefaultHashBuilder> {
+    map: &'m HashMap<K, V, S>,
+    guard: Guard,
+}
+
+impl<K, V, S> HashMapRef<'_, K, V, S> {
+    /// The underlying map.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::<u8, u8>::new();
+    /// assert!(std::ptr::eq(map.pin().map(), &map));
+    /// ```
+    pub fn map(&self) -> &HashMap<K, V, S> {
+        self.map
+    }
+
+    /// The guard this handle holds.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let m = map.pin();
+    /// map.insert(1, 2, m.guard());
+    /// ```
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// See [`HashMap::len`].
+    ///
+    /// ```
+    /// assert_eq!(epochmap::HashMap::<u8, u8>::new().pin().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// See [`HashMap::is_empty`].
+    ///
+    /// ```
+    /// assert!(epochmap::HashMap::<u8, u8>::new().pin().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// See [`HashMap::capacity`].
+    ///
+    /// ```
+    /// assert!(epochmap::HashMap::<u8, u8>::with_capacity(9).pin().capacity() >= 9);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.map.raw.capacity(&self.guard)
+    }
+}
+
+impl<K, V, S> HashMapRef<'_, K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher,
+{
+    /// See [`HashMap::get`].
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let m = map.pin();
+    /// m.insert(1, 2);
+    /// assert_eq!(m.get(&1), Some(&2));
+    /// ```
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.map.raw.get(key, &self.guard).map(|n| &*n.value)
+    }
+
+    /// See [`HashMap::get_key_value`].
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let m = map.pin();
+    /// m.insert(1, 2);
+    /// assert_eq!(m.get_key_value(&1), Some((&1, &2)));
+    /// ```
+    pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.map.raw.get(key, &self.guard).map(|n| (&n.key, &*n.value))
+    }
+
+    /// See [`HashMap::contains_key`].
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let m = map.pin();
+    /// m.insert(1, 2);
+    /// assert!(m.contains_key(&1));
+    /// ```
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.get(key).is_some()
+    }
+
+    /// See [`HashMap::insert`].
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let m = map.pin();
+    /// assert_eq!(m.insert(1, 2), None);
+    /// assert_eq!(m.insert(1, 3), Some(&2));
+    /// ```
+    pub fn insert(&self, key: K, value: V) -> Option<&V> {
+        self.map.raw.insert(key, value, &self.guard)
+    }
+
+    /// See [`HashMap::try_insert`].
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let m = map.pin();
+    /// assert!(m.try_insert(1, 2).is_ok());
+    /// assert!(m.try_insert(1, 3).is_err());
+    /// ```
+    pub fn try_insert(&self, key: K, value: V) -> Result<&V, OccupiedError<'_, V>> {
+        self.map.try_insert(key, value, &self.guard)
+    }
+
+    /// See [`HashMap::get_or_insert_with`].
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let m = map.pin();
+    /// assert_eq!(m.get_or_insert_with(1, || 2), &2);
+    /// ```
+    pub fn get_or_insert_with<F>(&self, key: K, make: F) -> &V
+    where
+        F: FnOnce() -> V,
+    {
+        self.map.raw.get_or_insert_with(key, make, &self.guard)
+    }
+
+    /// See [`HashMap::update`].
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let m = map.pin();
+    /// m.insert(1, 2);
+    /// assert_eq!(m.update(&1, |v| v * 10), Some(&20));
+    /// ```
+    #[must_use = "`None` means the key was absent and nothing was updated"]
+    pub fn update<Q, F>(&self, key: &Q, f: F) -> Option<&V>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        K: Clone,
+        F: Fn(&V) -> V,
+    {
+        self.map.raw.update(key, f, &self.guard)
+    }
+
+    /// See [`HashMap::compare_exchange`].
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let m = map.pin();
+    /// m.insert(1, 2);
+    /// assert_eq!(m.compare_exchange(&1, &2, 3), Ok(&2));
+    /// ```
+    pub fn compare_exchange<Q>(&self, key: &Q, current: &V, new: V) -> Result<&V, CompareExchangeError<'_, V>>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        K: Clone,
+        V: PartialEq,
+    {
+        self.map.compare_exchange(key, current, new, &self.guard)
+    }
+
+    /// See [`HashMap::remove`].
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let m = map.pin();
+    /// m.insert(1, 2);
+    /// assert_eq!(m.remove(&1), Some(&2));
+    /// ```
+    #[must_use = "`None` means the key was absent and nothing was removed"]
+    pub fn remove<Q>(&self, key: &Q) -> Option<&V>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.map.remove(key, &self.guard)
+    }
+
+    /// See [`HashMap::remove_if`].
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let m = map.pin();
+    /// m.insert(1, 2);
+    /// assert_eq!(m.remove_if(&1, |_, v| *v == 2), Some((&1, &2)));
+    /// ```
+    #[must_use = "`None` means nothing was removed"]
+    pub fn remove_if<Q, F>(&self, key: &Q, pred: F) -> Option<(&K, &V)>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        F: FnMut(&K, &V) -> bool,
+    {
+        self.map.remove_if(key, pred, &self.guard)
+    }
+
+    /// See [`HashMap::retain`].
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u8, u8> = (0..4).map(|i| (i, i)).collect();
+    /// map.pin().retain(|k, _| *k < 2);
+    /// assert_eq!(map.len(), 2);
+    /// ```
+    pub fn retain<F>(&self, keep: F)
+    where
+        F: FnMut(&K, &V) -> bool,
+    {
+        self.map.retain(keep, &self.guard)
+    }
+
+    /// See [`HashMap::clear`].
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u8, u8> = (0..4).map(|i| (i, i)).collect();
+    /// map.pin().clear();
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn clear(&self) {
+        self.map.clear(&self.guard)
+    }
+
+    /// See [`HashMap::reserve`].
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::<u8, u8>::new();
+    /// map.pin().reserve(100);
+    /// ```
+    #[track_caller]
+    pub fn reserve(&self, additional: usize) {
+        self.map.reserve(additional, &self.guard)
+    }
+
+    /// See [`HashMap::try_reserve`].
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::<u8, u8>::new();
+    /// assert!(map.pin().try_reserve(100).is_ok());
+    /// ```
+    pub fn try_reserve(&self, additional: usize) -> Result<(), TryReserveError> {
+        self.map.try_reserve(additional, &self.guard)
+    }
+
+    /// See [`HashMap::iter`].
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u8, u8> = (0..4).map(|i| (i, i)).collect();
+    /// assert_eq!(map.pin().iter().count(), 4);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, V, S> {
+        self.map.iter(&self.guard)
+    }
+
+    /// See [`HashMap::keys`].
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u8, u8> = (0..4).map(|i| (i, i)).collect();
+    /// assert_eq!(map.pin().keys().count(), 4);
+    /// ```
+    pub fn keys(&self) -> Keys<'_, K, V, S> {
+        self.map.keys(&self.guard)
+    }
+
+    /// See [`HashMap::values`].
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u8, u8> = (0..4).map(|i| (i, i)).collect();
+    /// assert_eq!(map.pin().values().count(), 4);
+    /// ```
+    pub fn values(&self) -> Values<'_, K, V, S> {
+        self.map.values(&self.guard)
+    }
+}
+
+impl<'a, K, V, S> IntoIterator for &'a HashMapRef<'_, K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher,
+{
+    type Item = (&'a K, &'a V);
+    type IntoIter = Iter<'a, K, V, S>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Iterator over `(&K, &V)`; see [`HashMap::iter`].
+pub struct Iter<'g, K, V, S> {
+    raw: RawIter<'g, K, V, S>,
+}
+
+impl<'g, K: Hash + Eq, V, S: BuildHasher> Iterator for Iter<'g, K, V, S> {
+    type Item = (&'g K, &'g V);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.raw.next()
+    }
+}
+
+/// Iterator over the keys; see [`HashMap::keys`].
+pub struct Keys<'g, K, V, S> {
+    inner: Iter<'g, K, V, S>,
+}
+
+impl<'g, K: Hash + Eq, V, S: BuildHasher> Iterator for Keys<'g, K, V, S> {
+    type Item = &'g K;
+    fn next(&mut self) -> Option<&'g K> {
+        self.inner.next().map(|(k, _)| k)
+    }
+}
+
+/// Iterator over the values; see [`HashMap::values`].
+pub struct Values<'g, K, V, S> {
+    inner: Iter<'g, K, V, S>,
+}
+
+impl<'g, K: Hash + Eq, V, S: BuildHasher> Iterator for Values<'g, K, V, S> {
+    type Item = &'g V;
+    fn next(&mut self) -> Option<&'g V> {
+        self.inner.next().map(|(_, v)| v)
+    }
+}
+
+impl<K, V, S: Default> Default for HashMap<K, V, S> {
+    fn default() -> Self {
+        Self::with_hasher(S::default())
+    }
+}
+
+impl<K, V, S> fmt::Debug for HashMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static + fmt::Debug,
+    V: Send + 'static + fmt::Debug,
+    S: BuildHasher,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let guard = self.guard();
+        f.debug_map().entries(self.iter(&guard)).finish()
+    }
+}
+
+impl<K, V, S> fmt::Debug for HashMapRef<'_, K, V, S>
+where
+    K: Hash + Eq + Send + 'static + fmt::Debug,
+    V: Send + 'static + fmt::Debug,
+    S: BuildHasher,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K, V, S> Clone for HashMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static + Clone,
+    V: Send + 'static + Clone,
+    S: BuildHasher + Clone,
+{
+    fn clone(&self) -> Self {
+        let copy = HashMap {
+            raw: new_raw(self.len(), self.raw.hasher.clone(), self.raw.tuning),
+        };
+        {
+            let guard = self.guard();
+            for (k, v) in self.iter(&guard) {
+                copy.raw.insert(k.clone(), v.clone(), &guard);
+            }
+        }
+        copy
+    }
+}
+
+impl<K, V, S> PartialEq for HashMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static + PartialEq,
+    S: BuildHasher,
+{
+    /// Equal if both hold the same entries (a snapshot comparison, meaningful
+    /// when neither map is being written).
+    fn eq(&self, other: &Self) -> bool {
+        let guard = self.guard();
+        self.len() == other.len() && self.iter(&guard).all(|(k, v)| other.get(k, &guard) == Some(v))
+    }
+}
+
+impl<K, V, S> Eq for HashMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static + Eq,
+    S: BuildHasher,
+{
+}
+
+impl<K, V, S> FromIterator<(K, V)> for HashMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher + Default,
+{
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        let map = HashMap::with_capacity_and_hasher(iter.size_hint().0, S::default());
+        {
+            let guard = map.guard();
+            for (k, v) in iter {
+                map.raw.insert(k, v, &guard);
+            }
+        }
+        map
+    }
+}
+
+impl<K, V, S> Extend<(K, V)> for HashMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher,
+{
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        (&*self).extend(iter)
+    }
+}
+
+impl<K, V, S> Extend<(K, V)> for &HashMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher,
+{
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        let guard = self.guard();
+        for (k, v) in iter {
+            self.raw.insert(k, v, &guard);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn raw_of<K, V, S>(map: &HashMap<K, V, S>) -> &RawMap<K, V, S> {
+    &map.raw
+}

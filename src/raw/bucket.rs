@@ -1,0 +1,226 @@
+//! Bucket layout: one cache line holding seven slot pointers and their tags.
+//!
+//! ```text
+//!  byte 0       8      16      24      32      40      48      56     64
+//!      +-------+-------+-------+-------+-------+-------+-------+-------+
+//!      | tags  | slot0 | slot1 | slot2 | slot3 | slot4 | slot5 | slot6 |
+//!      +-------+-------+-------+-------+-------+-------+-------+-------+
+//!  tags = [t0 t1 t2 t3 t4 t5 t6 unused], one byte per slot
+//! ```
+//!
+//! A tag byte is `0x00` while its slot has never been claimed in this table
+//! (EMPTY), and `0x80 | (hash & 0x7f)` once it has. EMPTY never comes back:
+//! a removed entry leaves a tombstone pointer and keeps its tag byte, so "the
+//! bucket still has an EMPTY byte" proves that no key whose probe sequence
+//! passes through this bucket was ever placed beyond it. That is what lets a
+//! lookup stop. A lookup of a present key reads the tag word, matches all
+//! seven tags at once with SWAR arithmetic, and loads only the matching
+//! pointers from the same cache line, then the node: one line of the table
+//! plus the node.
+//!
+//! The tag is a hint, the pointer is the truth: tags are written beside the
+//! pointer CAS (before it for EMPTY slots, after it for reused ones), and
+//! every match is confirmed by comparing the key in the node.
+//!
+//! Slot pointer states (crossbeam tag bits; nodes are 8-aligned):
+//!
+//! | pointer | tag | state | meaning |
+//! |---|---|---|---|
+//! | null | 0 | EMPTY | never used in this table |
+//! | null | 1 | TOMBSTONE | entry removed; reusable by any insert |
+//! | null | 2 | MOVED | sealed by migration; look in the next table |
+//! | node | 0 | LIVE | a published entry |
+//! | node | 1 | PENDING | an insert's claim, not yet visible to readers |
+//! | node | 2 | FROZEN | a live entry being copied by migration; readable, not writable |
+//! | node | 3 | COPY | migration's claim in the next table, not yet visible |
+
+use super::node::Node;
+use crate::sync::{Atomic, AtomicU64, Shared};
+
+/// Slots per bucket: seven pointers and one tag word fill a cache line.
+pub(crate) const SLOTS: usize = 7;
+
+pub(crate) const TAG_PENDING: usize = 1;
+pub(crate) const TAG_FROZEN: usize = 2;
+pub(crate) const TAG_COPY: usize = 3;
+pub(crate) const TAG_TOMBSTONE: usize = 1;
+pub(crate) const TAG_MOVED: usize = 2;
+
+/// One slot's state, decoded from a loaded pointer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum State {
+    Empty,
+    Tombstone,
+    Moved,
+    Live,
+    Pending,
+    Frozen,
+    Copy,
+}
+
+#[inline]
+pub(crate) fn state<K, V>(p: Shared<'_, Node<K, V>>) -> State {
+    match (p.is_null(), p.tag()) {
+        (true, 0) => State::Empty,
+        (true, TAG_TOMBSTONE) => State::Tombstone,
+        (true, _) => State::Moved,
+        (false, 0) => State::Live,
+        (false, TAG_PENDING) => State::Pending,
+        (false, TAG_FROZEN) => State::Frozen,
+        (false, _) => State::Copy,
+    }
+}
+
+/// Whether a reader may return the node behind `p` (LIVE or FROZEN).
+#[inline(always)]
+pub(crate) fn readable<K, V>(p: Shared<'_, Node<K, V>>) -> bool {
+    !p.is_null() && p.tag() & 1 == 0
+}
+
+#[repr(C, align(64))]
+pub(crate) struct Bucket<K, V> {
+    pub(crate) tags: AtomicU64,
+    pub(crate) slots: [Atomic<Node<K, V>>; SLOTS],
+}
+
+impl<K, V> Bucket<K, V> {
+    /// An all-EMPTY bucket (used where memory cannot be zero-initialised, i.e. under loom).
+    #[cfg_attr(not(loom), allow(dead_code))]
+    pub(crate) fn new() -> Self {
+        Bucket {
+            tags: AtomicU64::new(0),
+            slots: [
+                Atomic::null(),
+                Atomic::null(),
+                Atomic::null(),
+                Atomic::null(),
+                Atomic::null(),
+                Atomic::null(),
+                Atomic::null(),
+            ],
+        }
+    }
+}
+
+const LO: u64 = 0x0001_0101_0101_0101;
+const HI: u64 = 0x0080_8080_8080_8080;
+
+/// The tag byte for a hash: the low 7 bits with the high bit set.
+#[inline(always)]
+pub(crate) fn tag_of(hash: u64) -> u8 {
+    (hash as u8) | 0x80
+}
+
+/// A set of slots, one bit (the high bit of the slot's byte) per slot.
+#[derive(Clone, Copy)]
+pub(crate) struct SlotMask(pub(crate) u64);
+
+impl SlotMask {
+    #[inline(always)]
+    pub(crate) fn any(self) -> bool {
+        self.0 != 0
+    }
+}
+
+impl Iterator for SlotMask {
+    type Item = usize;
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let i = (self.0.trailing_zeros() / 8) as usize;
+        self.0 &= self.0 - 1;
+        Some(i)
+    }
+}
+
+/// Slots whose tag byte may equal `tag` (SWAR zero-byte test on `word ^ tag`).
+///
+/// May report a false positive after a true match (borrow propagation) but
+/// never misses a match; every candidate is confirmed against the key.
+#[inline(always)]
+pub(crate) fn match_tag(word: u64, tag: u8) -> SlotMask {
+    let x = word ^ (LO * tag as u64);
+    SlotMask(x.wrapping_sub(LO) & !x & HI)
+}
+
+/// Slots whose tag byte is EMPTY (exact: every used tag has its high bit set).
+#[inline(always)]
+pub(crate) fn match_empty(word: u64) -> SlotMask {
+    SlotMask(!word & HI)
+}
+
+/// `word` with slot `i`'s tag byte replaced by `tag`.
+#[inline]
+pub(crate) fn with_tag_byte(word: u64, i: usize, tag: u8) -> u64 {
+    (word & !(0xffu64 << (8 * i))) | ((tag as u64) << (8 * i))
+}
+
+#[inline]
+pub(crate) fn tag_byte(word: u64, i: usize) -> u8 {
+    (word >> (8 * i)) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(bytes: [u8; 7]) -> u64 {
+        let mut w = 0u64;
+        for (i, b) in bytes.iter().enumerate() {
+            w |= (*b as u64) << (8 * i);
+        }
+        w
+    }
+
+    #[test]
+    fn match_tag_finds_every_equal_byte() {
+        for tag in [0x80u8, 0x81, 0xfe, 0xff, 0xaa] {
+            for pos in 0..SLOTS {
+                let mut b = [0x80 ^ 0x55u8; 7];
+                b[pos] = tag;
+                let found: Vec<usize> = match_tag(word(b), tag).collect();
+                assert!(found.contains(&pos), "tag {tag:#x} at {pos}: {found:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn match_tag_never_reports_byte_seven() {
+        let w = word([0x90; 7]) | (0x90u64 << 56);
+        assert!(match_tag(w, 0x90).all(|i| i < SLOTS));
+        assert_eq!(match_tag(w, 0x90).count(), 7);
+    }
+
+    #[test]
+    fn match_tag_has_no_false_positive_without_a_true_match() {
+        let w = word([0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87]);
+        for tag in 0x88..=0xffu8 {
+            assert_eq!(match_tag(w, tag).count(), 0, "tag {tag:#x}");
+        }
+    }
+
+    #[test]
+    fn match_empty_is_exact() {
+        let w = word([0x80, 0, 0xff, 0, 0x81, 0x80, 0]);
+        assert_eq!(match_empty(w).collect::<Vec<_>>(), vec![1, 3, 6]);
+        assert!(!match_empty(word([0x80; 7])).any());
+        assert_eq!(match_empty(0).count(), 7);
+    }
+
+    #[test]
+    fn tag_byte_round_trips() {
+        let w = with_tag_byte(0, 3, 0x9c);
+        assert_eq!(tag_byte(w, 3), 0x9c);
+        assert_eq!(tag_byte(w, 2), 0);
+        assert_eq!(tag_byte(with_tag_byte(w, 3, 0x80), 3), 0x80);
+    }
+
+    #[test]
+    #[cfg(not(loom))]
+    fn bucket_is_one_cache_line() {
+        assert_eq!(core::mem::size_of::<Bucket<u64, u64>>(), 64);
+        assert_eq!(core::mem::align_of::<Bucket<u64, u64>>(), 64);
+    }
+}

@@ -1,0 +1,222 @@
+//! Claims: how a new entry gets a slot without ever creating a duplicate key.
+//!
+//! A slot freed by `remove` may be reused by any key, so two inserts of the
+//! same key can pick different free slots of its region. They settle it like
+//! this (Purcell–Harris style, simplified by buckets):
+//!
+//! 1. **Claim** the first free slot with the node tagged PENDING (or COPY for
+//!    migration). Readers skip pending nodes. An EMPTY slot is claimed by a
+//!    CAS on its tag byte first (so the region end moves before the pointer
+//!    appears), a tombstone by a CAS on its pointer and then a re-tag.
+//! 2. **Fence** (`SeqCst`) and **re-scan** the region. The fence is the one
+//!    place the map needs store→load order: two claimers each store their
+//!    claim and then load the other's slot (Dekker); with the fences at least
+//!    one of them sees the other.
+//! 3. **Resolve**: a live entry of the key elsewhere, or a claim of the key
+//!    at an earlier probe position, means this claim retracts; a claim of the
+//!    key at a later position is killed (CAS to tombstone). A COPY claim also
+//!    retracts when its source slot in the old table is no longer frozen.
+//! 4. **Commit** with a `Release` CAS that clears the tag bit. It fails if the
+//!    claim was killed or sealed by migration; the operation then retries.
+//!
+//! The earliest claim of a key always wins unless a live entry exists, so
+//! some insert always completes (lock-freedom), and at most one live entry of
+//! a key exists at any time.
+
+use super::bucket::{match_empty, match_tag, state, tag_byte, tag_of, with_tag_byte, State, TAG_TOMBSTONE};
+use super::node::Node;
+use super::probe::Free;
+use super::table::Table;
+use crate::sync::{fence, ord, Atomic, Guard, Shared};
+
+/// Outcome of trying to claim a free slot.
+pub(crate) enum Claim {
+    Claimed,
+    /// Another writer took the slot first: scan again.
+    Lost,
+    /// Migration sealed the slot: continue in the next table.
+    Moved,
+}
+
+/// What the re-scan after a claim decided.
+pub(crate) enum Verdict {
+    Commit,
+    /// A live entry of the key exists elsewhere.
+    Exists,
+    /// An earlier claim of the key, or a stale copy: try again from the scan.
+    Retry,
+    /// The region is being migrated.
+    Moved,
+}
+
+impl<K, V> Table<K, V> {
+    /// Claims `free` for `claim` (a node pointer tagged PENDING or COPY).
+    pub(crate) fn claim<'g>(&'g self, free: &Free<'g, K, V>, hash: u64, claim: Shared<'g, Node<K, V>>, guard: &'g Guard) -> Claim {
+        let tag = tag_of(hash);
+        let bucket = free.bucket;
+        let slot = &bucket.slots[free.index];
+        if free.empty {
+            // Take the EMPTY tag byte first: from here on the region end has moved past this
+            // bucket for every later writer, and no other writer can claim this slot.
+            // Acquire: pairs with the Release tag CASes of other claimers of this bucket.
+            let mut word = bucket.tags.load(ord::ACQUIRE);
+            loop {
+                if tag_byte(word, free.index) != 0 {
+                    return Claim::Lost;
+                }
+                // AcqRel: Release publishes the tag to readers' Acquire tag loads; Acquire
+                // (also on failure) orders our view after earlier claims of this bucket.
+                match bucket.tags.compare_exchange_weak(
+                    word,
+                    with_tag_byte(word, free.index, tag),
+                    ord::ACQ_REL,
+                    ord::ACQUIRE,
+                ) {
+                    Ok(_) => break,
+                    Err(w) => word = w,
+                }
+            }
+            self.aux.used.add(1);
+            // Release: pairs with the Acquire slot loads of `scan`/`resolve`, which then see
+            // the node's key. Fails only if migration sealed the slot (null -> MOVED).
+            match slot.compare_exchange(Shared::null(), claim, ord::ACQ_REL, ord::ACQUIRE, guard) {
+                Ok(_) => Claim::Claimed,
+                Err(_) => Claim::Moved,
+            }
+        } else {
+            let tombstone = Shared::null().with_tag(TAG_TOMBSTONE);
+            // Release: pairs with the Acquire slot loads of other writers' scans.
+            if let Err(e) = slot.compare_exchange(tombstone, claim, ord::ACQ_REL, ord::ACQUIRE, guard) {
+                return if state(e.current) == State::Moved {
+                    Claim::Moved
+                } else {
+                    Claim::Lost
+                };
+            }
+            self.retag(free, tag, claim, guard);
+            Claim::Claimed
+        }
+    }
+
+    /// Sets the tag byte of a reused slot to `tag` while the slot is still ours.
+    fn retag<'g>(&'g self, free: &Free<'g, K, V>, tag: u8, ours: Shared<'g, Node<K, V>>, guard: &'g Guard) {
+        let bucket = free.bucket;
+        // Acquire: pairs with Release tag CASes of other slots' claimers.
+        let mut word = bucket.tags.load(ord::ACQUIRE);
+        while tag_byte(word, free.index) != tag {
+            // Re-check ownership after reading `word`: if the claim was killed and the slot
+            // re-claimed, its new owner's tag must not be overwritten. Acquire: pairs with
+            // the killer's and the new claimer's Release CASes.
+            if bucket.slots[free.index].load(ord::ACQUIRE, guard) != ours {
+                return;
+            }
+            // AcqRel: Release publishes the tag to scans that run after our fence; Acquire
+            // orders this read after other claimers' tag CASes.
+            match bucket.tags.compare_exchange_weak(word, with_tag_byte(word, free.index, tag), ord::ACQ_REL, ord::ACQUIRE)
+            {
+                Ok(_) => return,
+                Err(w) => word = w,
+            }
+        }
+    }
+
+    /// Steps 2 and 3: fence, re-scan the region, kill later claims of the key.
+    ///
+    /// `source` is the old-table slot and its frozen value for a COPY claim.
+    pub(crate) fn resolve<'g>(
+        &'g self,
+        hash: u64,
+        key: &K,
+        own: &Free<'g, K, V>,
+        source: Option<(&Atomic<Node<K, V>>, Shared<'g, Node<K, V>>)>,
+        guard: &'g Guard,
+    ) -> Verdict
+    where
+        K: Eq,
+    {
+        // SeqCst fence: the store of our claim (before) and the loads of other claimers'
+        // slots (after) need store->load order against their mirror-image sequence
+        // (Dekker). It pairs with the same fence in every other claimer, with the fence
+        // of writers entering a table after sealing (`advance`) and with the fence before
+        // the root swing (`finish`). Proof in docs/design.md, "Why SeqCst here".
+        fence(ord::SEQ_CST);
+        let tag = tag_of(hash);
+        let home = self.home(hash);
+        for dist in 0..self.nbuckets {
+            let bucket = self.bucket(home + dist);
+            // Acquire: pairs with the Release tag CASes of `claim`/`retag`.
+            let word = bucket.tags.load(ord::ACQUIRE);
+            for i in match_tag(word, tag) {
+                if core::ptr::eq(bucket, own.bucket) && i == own.index {
+                    continue;
+                }
+                // Acquire: pairs with the Release CASes that publish claims and entries.
+                let p = bucket.slots[i].load(ord::ACQUIRE, guard);
+                let st = state(p);
+                if st == State::Moved {
+                    return Verdict::Moved;
+                }
+                if p.is_null() {
+                    continue;
+                }
+                // SAFETY: non-null slot pointers are freed only through `defer` after
+                // unlinking; `guard` is pinned.
+                let node = unsafe { p.deref() };
+                if node.key != *key {
+                    continue;
+                }
+                match st {
+                    State::Live => return Verdict::Exists,
+                    State::Frozen => return Verdict::Moved,
+                    _ if dist * super::bucket::SLOTS + i < own.pos => return Verdict::Retry,
+                    _ => {
+                        // A later claim of the same key loses: kill it. Its owner's commit
+                        // CAS then fails. AcqRel: Release pairs with the owner's Acquire
+                        // failure load; failure means the claim already changed.
+                        let _ = bucket.slots[i].compare_exchange(
+                            p,
+                            Shared::null().with_tag(TAG_TOMBSTONE),
+                            ord::ACQ_REL,
+                            ord::ACQUIRE,
+                            guard,
+                        );
+                    }
+                }
+            }
+            if match_empty(word).any() {
+                break;
+            }
+        }
+        if let Some((slot, frozen)) = source {
+            // Acquire: pairs with the Release CAS FROZEN -> MOVED in `migrate_slot`. With the
+            // fence above, a copy that misses MOVED here is seen and killed by every writer
+            // of the key in this table (design.md, "late copiers").
+            if slot.load(ord::ACQUIRE, guard) != frozen {
+                return Verdict::Retry;
+            }
+        }
+        Verdict::Commit
+    }
+
+    /// Step 4: publish the claimed node. Returns false if the claim was killed or sealed.
+    pub(crate) fn commit<'g>(&'g self, own: &Free<'g, K, V>, claim: Shared<'g, Node<K, V>>, guard: &'g Guard) -> bool {
+        // Release: publishes the node to readers' Acquire slot loads (`lookup`), pairing
+        // with them; Acquire on failure: pairs with the killer's/sealer's Release CAS.
+        own.bucket.slots[own.index]
+            .compare_exchange(claim, claim.with_tag(0), ord::ACQ_REL, ord::ACQUIRE, guard)
+            .is_ok()
+    }
+
+    /// Withdraws a claim (it becomes a reusable tombstone). Failure means it was
+    /// already killed or sealed, which is just as good.
+    pub(crate) fn retract<'g>(&'g self, own: &Free<'g, K, V>, claim: Shared<'g, Node<K, V>>, guard: &'g Guard) {
+        // AcqRel: Release pairs with the Acquire loads of claimers that reuse the tombstone.
+        let _ = own.bucket.slots[own.index].compare_exchange(
+            claim,
+            Shared::null().with_tag(TAG_TOMBSTONE),
+            ord::ACQ_REL,
+            ord::ACQUIRE,
+            guard,
+        );
+    }
+}

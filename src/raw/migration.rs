@@ -1,0 +1,267 @@
+//! Migration: the incremental resize state machine.
+//!
+//! ```text
+//!   STABLE ──start──▶ MIGRATING ──last chunk done──▶ root swung, old table retired
+//!  (next = null)     (next = T')                     (T' becomes the root)
+//! ```
+//!
+//! A resize (grow, shrink, or a same-size rebuild that drops tombstones)
+//! allocates the new table zeroed, which is O(1) work, and links it with a
+//! `Release` CAS on `next`. From then on:
+//!
+//! - **Writers help.** Every write that meets a table with a `next` migrates
+//!   a bounded number of buckets (`Tuning::help`, 64 by default), claimed a
+//!   chunk at a time with `fetch_add` on the table's cursor, then seals the
+//!   buckets of its own key's region, issues a `SeqCst` fence and works in
+//!   the new table. No operation ever copies the whole table.
+//! - **Readers never help and never wait.** They look in the old table; a
+//!   FROZEN entry is still readable there, a MOVED slot means the entry is in
+//!   the new table, where they look next.
+//! - **A slot is migrated** by sealing it: EMPTY, tombstone and pending
+//!   claims become MOVED directly (killing the claim); a LIVE node becomes
+//!   FROZEN (no writer can change it any more), is copied into the new table
+//!   through a COPY claim (see [`super::claim`]), and then becomes MOVED. A
+//!   sealed slot is never written again. Copying moves the pointer: the node
+//!   itself is not reallocated.
+//! - **Completion.** Each chunk sets its bit in `done_bits`; whoever sets a
+//!   bit first counts it, and whoever counts the last chunk fences and swings
+//!   the map's root to the new table, then retires the old one with
+//!   `defer_destroy`. The cursor wraps, so a chunk claimed by a thread that
+//!   stalled is handed out again: completion never waits for one thread.
+//! - Only the root table starts a migration, so at most two tables are in
+//!   play, plus retired ones still readable by old guards.
+
+use super::bucket::{state, State, TAG_COPY, TAG_FROZEN, TAG_MOVED};
+use super::claim::{Claim, Verdict};
+use super::node::Node;
+use super::probe::Scan;
+use super::table::{AllocFailure, Table};
+use super::RawMap;
+use crate::sync::{fence, ord, Atomic, Guard, Shared};
+use core::hash::{BuildHasher, Hash};
+
+impl<K, V, S> RawMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher,
+{
+    /// Links a new table of `nbuckets` behind `table` if it is the root and not
+    /// already migrating.
+    pub(crate) fn start_migration<'g>(
+        &self,
+        table: Shared<'g, Table<K, V>>,
+        nbuckets: usize,
+        guard: &'g Guard,
+    ) -> Result<(), AllocFailure> {
+        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        let t = unsafe { table.deref() };
+        // Acquire: pairs with the Release CAS below in a racing starter.
+        if !t.next.load(ord::ACQUIRE, guard).is_null() {
+            return Ok(());
+        }
+        // Acquire: pairs with the Release root swing in `finish`.
+        if self.root.load(ord::ACQUIRE, guard) != table {
+            return Ok(());
+        }
+        let fresh = Table::<K, V>::allocate(nbuckets, self.tuning.chunk)?;
+        // Release: publishes the zeroed new table before any slot is sealed; pairs with
+        // the Acquire `next` loads of readers, writers and migrators.
+        let linked = t.next.compare_exchange(
+            Shared::null(),
+            Shared::from(fresh as *const Table<K, V>),
+            ord::ACQ_REL,
+            ord::ACQUIRE,
+            guard,
+        );
+        if linked.is_ok() {
+            self.stats_resizes_started();
+        } else {
+            // SAFETY: the loser's table was never shared.
+            unsafe { Table::deallocate(fresh) };
+        }
+        Ok(())
+    }
+
+    /// Helps the migration of `table` into `next` with about `tuning.help` buckets.
+    pub(crate) fn help_migrate<'g>(&'g self, table: &'g Table<K, V>, next: &'g Table<K, V>, guard: &'g Guard) {
+        let nchunks = table.nchunks();
+        let mut budget = self.tuning.help.max(1);
+        while budget > 0 && !table.migration_complete() {
+            // Relaxed: the cursor only hands out work; entries are published by slot CASes.
+            let c = table.aux.cursor.fetch_add(1, ord::RELAXED) % nchunks;
+            budget = budget.saturating_sub(table.chunk);
+            let bit = 1u64 << (c % 64);
+            // Acquire: pairs with the AcqRel `fetch_or` of the chunk's finisher.
+            if table.aux.done_bits[c / 64].load(ord::ACQUIRE) & bit != 0 {
+                continue;
+            }
+            self.migrate_chunk(table, next, c, guard);
+        }
+    }
+
+    fn migrate_chunk<'g>(&'g self, table: &'g Table<K, V>, next: &'g Table<K, V>, c: usize, guard: &'g Guard) {
+        let start = c * table.chunk;
+        let end = (start + table.chunk).min(table.nbuckets);
+        for i in start..end {
+            self.migrate_bucket(table, next, i, guard);
+        }
+        let bit = 1u64 << (c % 64);
+        // AcqRel: Release hands our seals to whoever counts the last chunk; only the
+        // thread that flips the bit counts the chunk.
+        let prev = table.aux.done_bits[c / 64].fetch_or(bit, ord::ACQ_REL);
+        if prev & bit == 0 {
+            // AcqRel: the increments form a release sequence, so the thread that counts
+            // the last chunk acquires every chunk's seals before it swings the root.
+            let done = table.aux.chunks_done.fetch_add(1, ord::ACQ_REL) + 1;
+            if done == table.nchunks() {
+                self.finish(table, next, guard);
+            }
+        }
+    }
+
+    /// Swings the root from `table` to `next` and retires `table`.
+    fn finish<'g>(&'g self, table: &'g Table<K, V>, next: &'g Table<K, V>, guard: &'g Guard) {
+        // SeqCst fence: writers that reach `next` through the root (without sealing
+        // anything themselves) must see any COPY claim a late copier stored before that
+        // copier's own fence; pairs with the fence in `resolve` (design.md, "late copiers").
+        fence(ord::SEQ_CST);
+        let old = Shared::from(table as *const Table<K, V>);
+        let new = Shared::from(next as *const Table<K, V>);
+        // Release: publishes the completed table to every later root load (Acquire in all
+        // operations); Acquire on failure: nothing is read.
+        if self.root.compare_exchange(old, new, ord::ACQ_REL, ord::ACQUIRE, guard).is_ok() {
+            self.stats_resizes_finished();
+            // SAFETY: the old table is unreachable from the root now; guards that loaded
+            // it earlier keep it alive until they unpin. Its slots are all MOVED, so
+            // freeing it frees no node.
+            unsafe { Table::retire(table, guard) };
+        }
+    }
+
+    /// Seals every slot of bucket `i` of `table`.
+    pub(crate) fn migrate_bucket<'g>(&'g self, table: &'g Table<K, V>, next: &'g Table<K, V>, i: usize, guard: &'g Guard) {
+        let bucket = table.bucket(i);
+        for slot in bucket.slots.iter() {
+            self.migrate_slot(slot, next, guard);
+        }
+    }
+
+    fn migrate_slot<'g>(&'g self, slot: &'g Atomic<Node<K, V>>, next: &'g Table<K, V>, guard: &'g Guard) {
+        let moved = Shared::null().with_tag(TAG_MOVED);
+        // Acquire: pairs with the Release CAS that last wrote the slot.
+        let mut p = slot.load(ord::ACQUIRE, guard);
+        loop {
+            match state(p) {
+                State::Moved => return,
+                State::Empty | State::Tombstone | State::Pending | State::Copy => {
+                    // Seal, killing a claim in progress (its owner's commit fails).
+                    // Release: pairs with the Acquire loads of readers, which then look in
+                    // `next`; Acquire on failure: reload what changed.
+                    match slot.compare_exchange(p, moved, ord::ACQ_REL, ord::ACQUIRE, guard) {
+                        Ok(_) => return,
+                        Err(e) => p = e.current,
+                    }
+                }
+                State::Live => {
+                    let frozen = p.with_tag(TAG_FROZEN);
+                    // Release/Acquire: freezing must read the latest node (Acquire on
+                    // failure pairs with the writer's Release replace).
+                    match slot.compare_exchange(p, frozen, ord::ACQ_REL, ord::ACQUIRE, guard) {
+                        Ok(_) => p = frozen,
+                        Err(e) => p = e.current,
+                    }
+                }
+                State::Frozen => {
+                    self.copy_into(next, slot, p, guard);
+                    // Release: the copy is committed in `next` before MOVED is visible, so a
+                    // reader who sees MOVED finds the entry there (pairs with its Acquire).
+                    match slot.compare_exchange(p, moved, ord::ACQ_REL, ord::ACQUIRE, guard) {
+                        Ok(_) => return,
+                        Err(e) => p = e.current,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies the frozen node behind `source` into `next`, unless it is there already.
+    fn copy_into<'g>(
+        &'g self,
+        next: &'g Table<K, V>,
+        source: &'g Atomic<Node<K, V>>,
+        frozen: Shared<'g, Node<K, V>>,
+        guard: &'g Guard,
+    ) {
+        // SAFETY: a frozen node is never retired before it has been moved; `guard` is pinned.
+        let node = unsafe { frozen.deref() };
+        let hash = self.hash(&node.key);
+        let claim = frozen.with_tag(TAG_COPY);
+        loop {
+            // Acquire: pairs with the Release CAS FROZEN -> MOVED of another copier.
+            if source.load(ord::ACQUIRE, guard) != frozen {
+                return;
+            }
+            match next.scan(hash, &node.key, guard) {
+                // `next` migrates only after this migration completes, i.e. after `source`
+                // became MOVED: re-check it.
+                Scan::Migrating => continue,
+                Scan::Live(_) => return,
+                Scan::Absent(None) => {
+                    // The new table is sized for every live entry with room to spare and
+                    // inserts stop at its load limit; a full one is transient (claims in
+                    // flight). Let them settle.
+                    core::hint::spin_loop();
+                    continue;
+                }
+                Scan::Absent(Some(free)) => match next.claim(&free, hash, claim, guard) {
+                    Claim::Lost | Claim::Moved => continue,
+                    Claim::Claimed => match next.resolve(hash, &node.key, &free, Some((source, frozen)), guard) {
+                        Verdict::Commit => {
+                            if next.commit(&free, claim, guard) {
+                                return;
+                            }
+                        }
+                        Verdict::Exists | Verdict::Retry | Verdict::Moved => next.retract(&free, claim, guard),
+                    },
+                },
+            }
+        }
+    }
+
+    /// Seals the region of `hash` in `table` so that its key can be written in `next`.
+    pub(crate) fn seal_region<'g>(&'g self, table: &'g Table<K, V>, next: &'g Table<K, V>, hash: u64, guard: &'g Guard) {
+        let home = table.home(hash);
+        for dist in 0..table.nbuckets {
+            self.migrate_bucket(table, next, home + dist, guard);
+            // Acquire: pairs with Release tag CASes; tag bytes are never reset by sealing,
+            // so the region end is the same one every claimer of this key saw.
+            let word = table.bucket(home + dist).tags.load(ord::ACQUIRE);
+            if super::bucket::match_empty(word).any() {
+                break;
+            }
+        }
+    }
+
+    /// Moves a writer from `table` to its `next`: helps, seals the key's region, fences.
+    /// Returns `table` itself if it is not migrating.
+    #[cold]
+    pub(crate) fn advance<'g>(&'g self, table: Shared<'g, Table<K, V>>, hash: u64, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
+        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        let t = unsafe { table.deref() };
+        // Acquire: pairs with the Release CAS that linked `next` (start_migration).
+        let next = t.next.load(ord::ACQUIRE, guard);
+        if next.is_null() {
+            return table;
+        }
+        // SAFETY: as above.
+        let n = unsafe { next.deref() };
+        self.help_migrate(t, n, guard);
+        self.seal_region(t, n, hash, guard);
+        // SeqCst fence: we are about to write this key in `next`; a late copier of one of
+        // its old entries must either see MOVED or have its COPY claim seen (and killed)
+        // by our scan. Pairs with the fence in `resolve`.
+        fence(ord::SEQ_CST);
+        next
+    }
+}

@@ -1,0 +1,697 @@
+//! The raw table layer: every `unsafe` block of the crate lives below here.
+//!
+//! | file | concept |
+//! |---|---|
+//! | [`bucket`] | one 64-byte bucket: tag word + 7 slot pointers, slot states, SWAR matching |
+//! | [`table`] | header + bucket array in one allocation, sizing, load limit |
+//! | [`probe`] | regions, the reader's lookup and the writer's scan |
+//! | [`claim`] | claim → fence → resolve → commit: inserting without duplicates |
+//! | [`migration`] | the incremental resize state machine |
+//! | [`node`] | nodes and their reclamation through crossbeam-epoch |
+//! | [`iter`] | weakly consistent iteration over the hash space |
+//!
+//! `RawMap` offers the operations with explicit guards and returns nodes;
+//! `crate::map` wraps them in the safe, documented API.
+
+pub(crate) mod bucket;
+mod claim;
+mod iter;
+mod migration;
+mod node;
+mod probe;
+mod table;
+
+pub(crate) use iter::RawIter;
+pub(crate) use table::AllocFailure;
+
+use bucket::{readable, SLOTS, TAG_PENDING, TAG_TOMBSTONE};
+use claim::{Claim, Verdict};
+use node::Node;
+use probe::{Free, Scan};
+use table::Table;
+
+use crate::counter::Striped;
+use crate::sync::{ord, parallelism, Atomic, AtomicUsize, Guard, Owned, Shared};
+use core::hash::{BuildHasher, Hash};
+use core::mem::ManuallyDrop;
+use equivalent::Equivalent;
+
+/// Size knobs. The defaults suit production; tests and loom models use tiny
+/// tables and one-bucket chunks so that a handful of keys crosses a resize.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tuning {
+    /// Smallest bucket count (a power of two, at least 2).
+    pub(crate) min_buckets: usize,
+    /// Buckets per migration chunk.
+    pub(crate) chunk: usize,
+    /// Buckets each write migrates while a resize is in progress.
+    pub(crate) help: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            min_buckets: table::MIN_BUCKETS,
+            chunk: 64,
+            help: 64,
+        }
+    }
+}
+
+/// Counters for `stats()`; Relaxed, nothing is published through them.
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub(crate) resizes_started: AtomicUsize,
+    pub(crate) resizes_finished: AtomicUsize,
+}
+
+pub(crate) struct RawMap<K, V, S> {
+    pub(crate) root: Atomic<Table<K, V>>,
+    pub(crate) hasher: S,
+    pub(crate) len: Striped,
+    pub(crate) tuning: Tuning,
+    pub(crate) stats: Stats,
+}
+
+/// What an insert found.
+pub(crate) enum Inserted<'g, K, V> {
+    /// The key was absent; this is the new entry.
+    New(&'g Node<K, V>),
+    /// The key was present and its entry was replaced by the new node.
+    Replaced { old: &'g Node<K, V> },
+    /// The key was present and nothing was written; the caller's node is handed back.
+    Occupied { current: &'g Node<K, V>, rejected: Rejected<'g, K, V> },
+}
+
+/// A node that lost its insert. Its value goes back to the caller; its key is
+/// freed now or, if other writers may still be comparing it, after the epoch.
+pub(crate) struct Rejected<'g, K, V> {
+    ptr: Shared<'g, Node<K, V>>,
+    published: bool,
+    guard: &'g Guard,
+}
+
+impl<K: Send + 'static, V> Rejected<'_, K, V> {
+    pub(crate) fn into_value(self) -> V {
+        let this = ManuallyDrop::new(self);
+        let ptr = this.ptr.as_raw() as *mut Node<K, V>;
+        if this.published {
+            // SAFETY: the claim was retracted or killed, so the node is in no slot; other
+            // writers may still read its key, which `retire_keep_value` frees later.
+            unsafe { Node::retire_keep_value(ptr, this.guard) }
+        } else {
+            // SAFETY: never published: this thread owns it alone.
+            unsafe { Node::into_parts(ptr).1 }
+        }
+    }
+}
+
+impl<K, V> Drop for Rejected<'_, K, V> {
+    fn drop(&mut self) {
+        let ptr = self.ptr.as_raw() as *mut Node<K, V>;
+        if self.published {
+            struct SendPtr<K, V>(*mut Node<K, V>);
+            // SAFETY: nodes of a map are only created with `K: Send, V: Send`
+            // (bounds of every inserting operation).
+            unsafe impl<K, V> Send for SendPtr<K, V> {}
+            let p = SendPtr(ptr);
+            // SAFETY: the node is in no slot; readers of its key are pinned, so freeing
+            // waits for them.
+            unsafe {
+                self.guard.defer_unchecked(move || {
+                    let p = p;
+                    Node::destroy(p.0)
+                })
+            };
+        } else {
+            // SAFETY: never published: this thread owns it alone.
+            unsafe { Node::destroy(ptr) };
+        }
+    }
+}
+
+/// Retracts a claim if an operation unwinds (a panicking `Eq`) between claim and commit.
+struct ClaimGuard<'a, 'g, K, V> {
+    table: &'g Table<K, V>,
+    free: &'a Free<'g, K, V>,
+    claim: Shared<'g, Node<K, V>>,
+    guard: &'g Guard,
+}
+
+impl<K, V> Drop for ClaimGuard<'_, '_, K, V> {
+    fn drop(&mut self) {
+        self.table.retract(self.free, self.claim, self.guard);
+    }
+}
+
+impl<K, V, S> RawMap<K, V, S> {
+    pub(crate) fn with_tuning(capacity: usize, hasher: S, tuning: Tuning) -> Result<Self, AllocFailure> {
+        let tuning = Tuning {
+            min_buckets: tuning.min_buckets.max(table::MIN_BUCKETS).next_power_of_two(),
+            chunk: tuning.chunk.max(1),
+            help: tuning.help.max(1),
+        };
+        let nbuckets = Table::<K, V>::buckets_for(capacity)?.max(tuning.min_buckets);
+        let table = Table::<K, V>::allocate(nbuckets, tuning.chunk)?;
+        Ok(RawMap {
+            root: Atomic::from(Shared::from(table as *const Table<K, V>)),
+            hasher,
+            len: Striped::new(parallelism() * 2),
+            tuning,
+            stats: Stats::default(),
+        })
+    }
+
+    #[inline]
+    pub(crate) fn hash<Q: ?Sized + Hash>(&self, key: &Q) -> u64
+    where
+        S: BuildHasher,
+    {
+        self.hasher.hash_one(key)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len.sum()
+    }
+
+    /// Entries the table can hold before it grows (the target table's, during a resize).
+    pub(crate) fn capacity(&self, guard: &Guard) -> usize {
+        let t = self.newest(guard);
+        t.capacity()
+    }
+
+    fn newest<'g>(&'g self, guard: &'g Guard) -> &'g Table<K, V> {
+        // Acquire: pairs with the Release root swing (`finish`).
+        let mut t = self.root.load(ord::ACQUIRE, guard);
+        loop {
+            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+            let table = unsafe { t.deref() };
+            // Acquire: pairs with the Release CAS linking `next` (start_migration).
+            let next = table.next.load(ord::ACQUIRE, guard);
+            if next.is_null() {
+                return table;
+            }
+            t = next;
+        }
+    }
+
+    pub(crate) fn stats_resizes_started(&self) {
+        // Relaxed: statistics only.
+        self.stats.resizes_started.fetch_add(1, ord::RELAXED);
+    }
+
+    pub(crate) fn stats_resizes_finished(&self) {
+        // Relaxed: statistics only.
+        self.stats.resizes_finished.fetch_add(1, ord::RELAXED);
+    }
+
+    pub(crate) fn iter<'g>(&'g self, guard: &'g Guard) -> RawIter<'g, K, V, S> {
+        RawIter::new(self, guard)
+    }
+
+    /// Readable entries through `&mut` access (no other thread can be in the map).
+    fn owned_nodes(&mut self) -> Vec<*mut Node<K, V>> {
+        // SAFETY: `&mut self`: no other thread can reach the tables or nodes, so
+        // unprotected loads are sound.
+        let guard = unsafe { crossbeam_epoch::unprotected() };
+        let mut nodes = Vec::new();
+        // Exclusive access: orderings are irrelevant, Relaxed documents that.
+        let mut t = self.root.load(ord::RELAXED, guard);
+        let mut tables = 0;
+        while !t.is_null() {
+            tables += 1;
+            // SAFETY: live table, exclusive access.
+            let table = unsafe { t.deref() };
+            for i in 0..table.nbuckets {
+                for slot in table.bucket(i).slots.iter() {
+                    // Exclusive access: see above.
+                    let p = slot.load(ord::RELAXED, guard);
+                    if readable(p) {
+                        nodes.push(p.as_raw() as *mut Node<K, V>);
+                    }
+                }
+            }
+            // Exclusive access: see above.
+            t = table.next.load(ord::RELAXED, guard);
+        }
+        if tables > 1 {
+            // During a resize a node can be frozen in the old table and live in the new one.
+            nodes.sort_unstable();
+            nodes.dedup();
+        }
+        nodes
+    }
+}
+
+impl<K, V, S> Drop for RawMap<K, V, S> {
+    fn drop(&mut self) {
+        for node in self.owned_nodes() {
+            // SAFETY: `&mut self` and dedup above: each node is owned by the map exactly once
+            // and no guard can reach it any more (the map is being dropped).
+            unsafe { Node::destroy(node) };
+        }
+        // SAFETY: exclusive access (see `owned_nodes`).
+        let guard = unsafe { crossbeam_epoch::unprotected() };
+        // Exclusive access: orderings are irrelevant.
+        let mut t = self.root.load(ord::RELAXED, guard);
+        while !t.is_null() {
+            // SAFETY: live table, exclusive access.
+            let next = unsafe { t.deref() }.next.load(ord::RELAXED, guard);
+            // SAFETY: the table is reachable only from here and freed once.
+            unsafe { Table::deallocate(t.as_raw() as *mut Table<K, V>) };
+            t = next;
+        }
+    }
+}
+
+impl<K, V, S> RawMap<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Send + 'static,
+    S: BuildHasher,
+{
+    /// Finds the entry of `key`. Loads only: the hot read path.
+    #[inline]
+    pub(crate) fn get<'g, Q>(&'g self, key: &Q, guard: &'g Guard) -> Option<&'g Node<K, V>>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        let hash = self.hash(key);
+        // Acquire: pairs with the Release root swing (`finish`) and the initial store.
+        let mut table = self.root.load(ord::ACQUIRE, guard);
+        loop {
+            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+            let t = unsafe { table.deref() };
+            if let Some(node) = t.lookup(hash, key, guard) {
+                return Some(node);
+            }
+            // Acquire: pairs with the Release CAS linking `next` (start_migration).
+            table = t.next.load(ord::ACQUIRE, guard);
+            if table.is_null() {
+                return None;
+            }
+        }
+    }
+
+    /// The table a writer of `hash` works in: the root, or past any resize.
+    #[inline]
+    fn writable<'g>(&'g self, hash: u64, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
+        // Acquire: pairs with the Release root swing (`finish`).
+        let mut table = self.root.load(ord::ACQUIRE, guard);
+        loop {
+            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+            let t = unsafe { table.deref() };
+            // Acquire: pairs with the Release CAS linking `next` (start_migration).
+            if t.next.load(ord::ACQUIRE, guard).is_null() {
+                return table;
+            }
+            table = self.advance(table, hash, guard);
+        }
+    }
+
+    /// Insert `node` (owned, unpublished) unless `replace` is false and the key exists.
+    fn insert_node<'g>(&'g self, hash: u64, node: Box<Node<K, V>>, replace: bool, guard: &'g Guard) -> Inserted<'g, K, V> {
+        let mut rejected = Rejected {
+            ptr: Shared::from(Box::into_raw(node) as *const Node<K, V>),
+            published: false,
+            guard,
+        };
+        let ptr = rejected.ptr;
+        // SAFETY: our own node; its key is immutable and lives until `rejected` frees it.
+        let key = unsafe { &ptr.deref().key };
+        let mut table = self.writable(hash, guard);
+        loop {
+            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+            let t = unsafe { table.deref() };
+            match t.scan(hash, key, guard) {
+                Scan::Migrating => table = self.advance(table, hash, guard),
+                Scan::Live(hit) => {
+                    // SAFETY: a live slot's node is freed only through `defer`; pinned.
+                    let current = unsafe { hit.ptr.deref() };
+                    if !replace {
+                        return Inserted::Occupied { current, rejected };
+                    }
+                    // Release: publishes our node to readers' Acquire loads; Acquire on
+                    // failure pairs with the writer that changed the slot.
+                    if hit.bucket.slots[hit.index]
+                        .compare_exchange(hit.ptr, ptr, ord::ACQ_REL, ord::ACQUIRE, guard)
+                        .is_ok()
+                    {
+                        core::mem::forget(rejected);
+                        // SAFETY: unlinked by our CAS, retired once.
+                        unsafe { Node::retire(hit.ptr.as_raw() as *mut Node<K, V>, guard) };
+                        return Inserted::Replaced { old: current };
+                    }
+                }
+                Scan::Absent(None) => table = self.make_room(table, hash, guard),
+                Scan::Absent(Some(free)) => {
+                    if free.pos >= SLOTS && self.must_wait_for_room(table, guard) {
+                        table = self.make_room(table, hash, guard);
+                        continue;
+                    }
+                    let claim = ptr.with_tag(TAG_PENDING);
+                    match t.claim(&free, hash, claim, guard) {
+                        Claim::Lost => {}
+                        Claim::Moved => table = self.advance(table, hash, guard),
+                        Claim::Claimed => {
+                            rejected.published = true;
+                            let retract = ClaimGuard {
+                                table: t,
+                                free: &free,
+                                claim,
+                                guard,
+                            };
+                            let verdict = t.resolve(hash, key, &free, None, guard);
+                            core::mem::forget(retract);
+                            match verdict {
+                                Verdict::Commit => {
+                                    if t.commit(&free, claim, guard) {
+                                        core::mem::forget(rejected);
+                                        self.len.add(1);
+                                        if free.pos >= SLOTS {
+                                            self.after_spill(table, guard);
+                                        }
+                                        // SAFETY: published and live; freed only via `defer`.
+                                        return Inserted::New(unsafe { ptr.deref() });
+                                    }
+                                }
+                                Verdict::Exists | Verdict::Retry => t.retract(&free, claim, guard),
+                                Verdict::Moved => {
+                                    t.retract(&free, claim, guard);
+                                    table = self.advance(table, hash, guard);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// True if `table` is a resize target over its load limit: inserting more could
+    /// leave no room for the entries still to be copied into it.
+    fn must_wait_for_room(&self, table: Shared<'_, Table<K, V>>, guard: &Guard) -> bool {
+        // Acquire: pairs with the Release root swing (`finish`).
+        let root = self.root.load(ord::ACQUIRE, guard);
+        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        root != table && unsafe { table.deref() }.over_load()
+    }
+
+    /// The table is full (or a resize target over its limit): grow it, or help the
+    /// resize in flight finish so that the target can grow. Returns where to continue.
+    #[cold]
+    fn make_room<'g>(&'g self, table: Shared<'g, Table<K, V>>, hash: u64, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
+        // Acquire: pairs with the Release root swing (`finish`).
+        let root = self.root.load(ord::ACQUIRE, guard);
+        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        let r = unsafe { root.deref() };
+        if root == table {
+            // Acquire: pairs with the Release CAS linking `next`.
+            if r.next.load(ord::ACQUIRE, guard).is_null() {
+                let target = self.grow_target(r);
+                if let Err(e) = self.start_migration(root, target, guard) {
+                    alloc_panic(e);
+                }
+            }
+        } else {
+            // `table` is the target of the root's resize: help that resize along.
+            // Acquire: pairs with the Release CAS linking `next`.
+            let next = r.next.load(ord::ACQUIRE, guard);
+            if !next.is_null() {
+                // SAFETY: as above.
+                self.help_migrate(r, unsafe { next.deref() }, guard);
+            }
+        }
+        self.writable(hash, guard)
+    }
+
+    /// Buckets for a resize triggered by load: twice the live entries, never smaller.
+    fn grow_target(&self, table: &Table<K, V>) -> usize {
+        let live = self.len.sum().max(1);
+        let want = live.saturating_mul(2);
+        match Table::<K, V>::buckets_for(want) {
+            Ok(n) => n.max(table.nbuckets),
+            Err(_) => alloc_panic(AllocFailure::CapacityOverflow),
+        }
+    }
+
+    /// An insert landed outside its home bucket: check the load, start a resize if due.
+    #[cold]
+    fn after_spill<'g>(&'g self, table: Shared<'g, Table<K, V>>, guard: &'g Guard) {
+        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        let t = unsafe { table.deref() };
+        // Acquire: pairs with the Release CAS linking `next`.
+        if t.next.load(ord::ACQUIRE, guard).is_null() && t.over_load() {
+            let target = self.grow_target(t);
+            if let Err(e) = self.start_migration(table, target, guard) {
+                alloc_panic(e);
+            }
+        }
+    }
+
+    /// After a remove: start a shrink if the table is mostly empty (1/16 full);
+    /// the new table is about half full at most, so growth is far away (hysteresis).
+    fn maybe_shrink(&self, guard: &Guard) {
+        // Acquire: pairs with the Release root swing (`finish`).
+        let root = self.root.load(ord::ACQUIRE, guard);
+        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        let t = unsafe { root.deref() };
+        if t.nbuckets <= self.tuning.min_buckets {
+            return;
+        }
+        let live = self.len.sum();
+        if live * 16 >= t.nbuckets * SLOTS {
+            return;
+        }
+        let target = Table::<K, V>::buckets_for(live.saturating_mul(2))
+            .unwrap_or(t.nbuckets)
+            .max(t.nbuckets / 8)
+            .max(self.tuning.min_buckets);
+        if target < t.nbuckets {
+            // A failed allocation only means we keep the bigger table.
+            let _ = self.start_migration(root, target, guard);
+        }
+    }
+
+    pub(crate) fn insert<'g>(&'g self, key: K, value: V, guard: &'g Guard) -> Option<&'g V> {
+        let hash = self.hash(&key);
+        match self.insert_node(hash, Node::boxed(key, value), true, guard) {
+            Inserted::New(_) => None,
+            Inserted::Replaced { old } => Some(&old.value),
+            Inserted::Occupied { .. } => unreachable!("insert replaces"),
+        }
+    }
+
+    pub(crate) fn try_insert<'g>(&'g self, key: K, value: V, guard: &'g Guard) -> Result<&'g V, (&'g V, V)> {
+        let hash = self.hash(&key);
+        match self.insert_node(hash, Node::boxed(key, value), false, guard) {
+            Inserted::New(node) => Ok(&node.value),
+            Inserted::Occupied { current, rejected } => Err((&current.value, rejected.into_value())),
+            Inserted::Replaced { .. } => unreachable!("try_insert does not replace"),
+        }
+    }
+
+    pub(crate) fn get_or_insert_with<'g, F>(&'g self, key: K, make: F, guard: &'g Guard) -> &'g V
+    where
+        F: FnOnce() -> V,
+    {
+        if let Some(node) = self.get(&key, guard) {
+            return &node.value;
+        }
+        let hash = self.hash(&key);
+        let value = make();
+        match self.insert_node(hash, Node::boxed(key, value), false, guard) {
+            Inserted::New(node) => &node.value,
+            Inserted::Occupied { current, rejected } => {
+                drop(rejected.into_value());
+                &current.value
+            }
+            Inserted::Replaced { .. } => unreachable!("get_or_insert_with does not replace"),
+        }
+    }
+
+    /// Replaces the live entry of `key` with `make(current)`, retrying on races.
+    /// `make` returns `Err(e)` to stop without writing.
+    fn replace_with<'g, Q, E>(
+        &'g self,
+        key: &Q,
+        guard: &'g Guard,
+        mut make: impl FnMut(&'g Node<K, V>) -> Result<V, E>,
+    ) -> Result<(&'g Node<K, V>, &'g Node<K, V>), Option<E>>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        K: Clone,
+    {
+        let hash = self.hash(key);
+        let mut table = self.writable(hash, guard);
+        let mut spare_key: Option<K> = None;
+        loop {
+            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+            let t = unsafe { table.deref() };
+            match t.scan(hash, key, guard) {
+                Scan::Migrating => table = self.advance(table, hash, guard),
+                Scan::Absent(_) => return Err(None),
+                Scan::Live(hit) => {
+                    // SAFETY: a live slot's node is freed only through `defer`; pinned.
+                    let current = unsafe { hit.ptr.deref() };
+                    let value = make(current).map_err(Some)?;
+                    let key = match spare_key.take() {
+                        Some(k) => k,
+                        None => current.key.clone(),
+                    };
+                    let new = Owned::new(Node {
+                        key,
+                        value: ManuallyDrop::new(value),
+                    });
+                    // Release: publishes the new node to readers' Acquire loads; Acquire on
+                    // failure pairs with the writer that changed the slot.
+                    match hit.bucket.slots[hit.index].compare_exchange(hit.ptr, new, ord::ACQ_REL, ord::ACQUIRE, guard) {
+                        Ok(published) => {
+                            // SAFETY: unlinked by our CAS, retired once.
+                            unsafe { Node::retire(hit.ptr.as_raw() as *mut Node<K, V>, guard) };
+                            // SAFETY: just published; freed only via `defer`.
+                            return Ok((current, unsafe { published.deref() }));
+                        }
+                        Err(e) => {
+                            let Node { key, value } = *e.new.into_box();
+                            spare_key = Some(key);
+                            drop(ManuallyDrop::into_inner(value));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn update<'g, Q, F>(&'g self, key: &Q, f: F, guard: &'g Guard) -> Option<&'g V>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        K: Clone,
+        F: Fn(&V) -> V,
+    {
+        self.replace_with(key, guard, |n| Ok::<V, ()>(f(&n.value)))
+            .ok()
+            .map(|(_, new)| &*new.value)
+    }
+
+    pub(crate) fn compare_exchange<'g, Q>(
+        &'g self,
+        key: &Q,
+        expected: &V,
+        new: V,
+        guard: &'g Guard,
+    ) -> Result<&'g V, (Option<&'g V>, V)>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        K: Clone,
+        V: PartialEq,
+    {
+        let mut new = Some(new);
+        let mut seen: Option<&'g V> = None;
+        let result = self.replace_with(key, guard, |n| {
+            if *n.value == *expected {
+                Ok(new.take().expect("value is put back after a lost race"))
+            } else {
+                seen = Some(&n.value);
+                Err(())
+            }
+        });
+        match result {
+            Ok((old, _)) => Ok(&old.value),
+            Err(_) => Err((seen, new.expect("the rejected value is still here"))),
+        }
+    }
+
+    pub(crate) fn remove_if<'g, Q, F>(&'g self, key: &Q, mut pred: F, guard: &'g Guard) -> Option<&'g Node<K, V>>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        F: FnMut(&K, &V) -> bool,
+    {
+        let hash = self.hash(key);
+        let mut table = self.writable(hash, guard);
+        loop {
+            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+            let t = unsafe { table.deref() };
+            match t.scan(hash, key, guard) {
+                Scan::Migrating => table = self.advance(table, hash, guard),
+                Scan::Absent(_) => return None,
+                Scan::Live(hit) => {
+                    // SAFETY: a live slot's node is freed only through `defer`; pinned.
+                    let node = unsafe { hit.ptr.deref() };
+                    if !pred(&node.key, &node.value) {
+                        return None;
+                    }
+                    let tombstone = Shared::null().with_tag(TAG_TOMBSTONE);
+                    // AcqRel: Release orders the removal for writers reusing the slot
+                    // (their Acquire loads); Acquire on failure pairs with the writer that
+                    // changed the slot.
+                    if hit.bucket.slots[hit.index]
+                        .compare_exchange(hit.ptr, tombstone, ord::ACQ_REL, ord::ACQUIRE, guard)
+                        .is_ok()
+                    {
+                        // SAFETY: unlinked by our CAS, retired once.
+                        unsafe { Node::retire(hit.ptr.as_raw() as *mut Node<K, V>, guard) };
+                        let prev = self.len.add(-1);
+                        if prev & 63 == 0 {
+                            self.maybe_shrink(guard);
+                        }
+                        return Some(node);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts a resize so that `additional` more entries fit without another one.
+    pub(crate) fn try_reserve(&self, additional: usize, guard: &Guard) -> Result<(), AllocFailure> {
+        let want = self.len.sum().checked_add(additional).ok_or(AllocFailure::CapacityOverflow)?;
+        let nbuckets = Table::<K, V>::buckets_for(want)?;
+        // Acquire: pairs with the Release root swing (`finish`).
+        let root = self.root.load(ord::ACQUIRE, guard);
+        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        let r = unsafe { root.deref() };
+        // Acquire: pairs with the Release CAS linking `next`.
+        let next = r.next.load(ord::ACQUIRE, guard);
+        if next.is_null() {
+            if nbuckets > r.nbuckets {
+                self.start_migration(root, nbuckets, guard)?;
+                self.help_root(guard);
+            }
+        } else {
+            // A resize is in flight; help it, the next insert over the limit grows again.
+            self.help_root(guard);
+        }
+        Ok(())
+    }
+
+    /// Starts a resize of the root to `nbuckets` (tests and loom models force resizes).
+    pub(crate) fn begin_resize(&self, nbuckets: usize, guard: &Guard) -> Result<(), AllocFailure> {
+        let nbuckets = nbuckets.max(self.tuning.min_buckets).checked_next_power_of_two().ok_or(AllocFailure::CapacityOverflow)?;
+        // Acquire: pairs with the Release root swing (`finish`).
+        let root = self.root.load(ord::ACQUIRE, guard);
+        self.start_migration(root, nbuckets, guard)
+    }
+
+    /// Migrates one helping budget of the root's resize, if one is in flight.
+    pub(crate) fn help_root(&self, guard: &Guard) {
+        // Acquire: pairs with the Release root swing (`finish`).
+        let root = self.root.load(ord::ACQUIRE, guard);
+        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        let r = unsafe { root.deref() };
+        // Acquire: pairs with the Release CAS linking `next`.
+        let next = r.next.load(ord::ACQUIRE, guard);
+        if !next.is_null() {
+            // SAFETY: as above.
+            self.help_migrate(r, unsafe { next.deref() }, guard);
+        }
+    }
+}
+
+#[cold]
+#[track_caller]
+pub(crate) fn alloc_panic(e: AllocFailure) -> ! {
+    match e {
+        AllocFailure::CapacityOverflow => panic!("epochmap: capacity overflow (the requested size does not fit in memory)"),
+        AllocFailure::OutOfMemory(bytes) => panic!("epochmap: allocation of {bytes} bytes for the table failed"),
+    }
+}

@@ -1,0 +1,110 @@
+//! Nodes: the heap cells a bucket slot points to, and how they are freed.
+//!
+//! A node holds one key and one value and is immutable once published: a new
+//! value for a key is a new node swapped in with a `Release` CAS, so a reader
+//! that loaded a pointer with `Acquire` can read both fields without further
+//! synchronisation.
+//!
+//! Nodes are 8-byte aligned so that a slot pointer has three tag bits for the
+//! slot states (see [`super::bucket`]).
+//!
+//! Freeing: a node that was ever visible to another thread (published, or
+//! only claimed as pending) is freed through crossbeam-epoch's
+//! `defer_unchecked`, after every guard that could have loaded it is gone.
+//! The value is kept in `ManuallyDrop` so a pending node that lost its race
+//! can hand its value back to the caller while the key (which other writers
+//! may still be comparing) is freed later.
+
+use crate::sync::Guard;
+use core::mem::ManuallyDrop;
+
+#[repr(C, align(8))]
+pub(crate) struct Node<K, V> {
+    pub(crate) key: K,
+    pub(crate) value: ManuallyDrop<V>,
+}
+
+/// A `*mut Node` that may be moved into a deferred closure.
+struct SendPtr<K, V>(*mut Node<K, V>);
+// SAFETY: the map only defers the destruction of nodes whose `K` and `V` are
+// `Send` (the bounds on every retiring operation), so running the destructor
+// on another thread is sound.
+unsafe impl<K, V> Send for SendPtr<K, V> {}
+
+impl<K, V> Node<K, V> {
+    pub(crate) fn boxed(key: K, value: V) -> Box<Self> {
+        Box::new(Node {
+            key,
+            value: ManuallyDrop::new(value),
+        })
+    }
+
+    /// Frees a node (key and value) that no other thread can reach any more.
+    ///
+    /// # Safety
+    /// `ptr` came from `Box::into_raw` of a node and is not used afterwards.
+    pub(crate) unsafe fn destroy(ptr: *mut Self) {
+        // SAFETY: the caller hands over the unique ownership of a boxed node.
+        let mut node = unsafe { Box::from_raw(ptr) };
+        // SAFETY: the value is dropped exactly once, here; the key drops with the box.
+        unsafe { ManuallyDrop::drop(&mut node.value) };
+    }
+
+    /// Takes key and value out of a node that was never shared.
+    ///
+    /// # Safety
+    /// As for [`Node::destroy`], and no other thread ever saw `ptr`.
+    pub(crate) unsafe fn into_parts(ptr: *mut Self) -> (K, V) {
+        // SAFETY: unique ownership, as for `destroy`.
+        let node = unsafe { Box::from_raw(ptr) };
+        let Node { key, value } = *node;
+        (key, ManuallyDrop::into_inner(value))
+    }
+
+    /// Frees the node once no guard can still see it.
+    ///
+    /// # Safety
+    /// `ptr` was unlinked from every slot before this call, and is retired once.
+    pub(crate) unsafe fn retire(ptr: *mut Self, guard: &Guard)
+    where
+        K: Send + 'static,
+        V: Send + 'static,
+    {
+        let p = SendPtr(ptr);
+        // SAFETY: the node is unreachable for guards pinned after this point,
+        // and crossbeam runs the closure only after all earlier guards are gone.
+        unsafe {
+            guard.defer_unchecked(move || {
+                let p = p;
+                Node::destroy(p.0)
+            })
+        };
+    }
+
+    /// Takes the value out now and frees the key once no guard can see it.
+    ///
+    /// Used for a pending node that lost its race: other writers may still be
+    /// comparing its key, but nobody reads the value of a pending node.
+    ///
+    /// # Safety
+    /// `ptr` is owned by the caller (its claim was retracted or killed) and
+    /// is not in any slot.
+    pub(crate) unsafe fn retire_keep_value(ptr: *mut Self, guard: &Guard) -> V
+    where
+        K: Send + 'static,
+    {
+        // SAFETY: no thread reads the value of a pending node, so moving it
+        // out while the key is still readable is sound.
+        let value = unsafe { core::ptr::read(&*(*ptr).value) };
+        let p = SendPtr(ptr as *mut Node<K, ManuallyDrop<V>>);
+        // SAFETY: as for `retire`; the value field is `ManuallyDrop` in both
+        // layouts (`repr(C)`), so freeing frees the key only.
+        unsafe {
+            guard.defer_unchecked(move || {
+                let p = p;
+                drop(Box::from_raw(p.0))
+            })
+        };
+        value
+    }
+}

@@ -1,0 +1,174 @@
+//! Probing: how a key's region of buckets is walked, by readers and writers.
+//!
+//! Probing is linear over whole buckets, starting at the key's home bucket
+//! (the top bits of its hash) and wrapping at the end of the table. A key's
+//! *region* ends with the first bucket that still has an EMPTY tag byte: an
+//! insert always takes the first free slot of its region, and EMPTY never
+//! comes back, so no entry of that key can lie beyond that bucket.
+//!
+//! - [`Table::lookup`] is the reader: `Acquire` loads only, no writes, stops
+//!   at the first readable node with an equal key.
+//! - [`Table::scan`] is the writer's view of the whole region: the live entry
+//!   of the key if any, the first reusable slot (a tombstone before an EMPTY
+//!   slot, so removed slots are reused before fresh ones are consumed), and
+//!   whether migration has sealed part of it. It also kills stale migration
+//!   claims of the key (see `docs/design.md`, "late copiers").
+
+use super::bucket::{match_empty, match_tag, readable, state, tag_of, Bucket, State, SLOTS};
+use super::node::Node;
+use super::table::Table;
+use crate::sync::{ord, Guard, Shared};
+use equivalent::Equivalent;
+
+/// A slot a writer may claim.
+pub(crate) struct Free<'g, K, V> {
+    pub(crate) bucket: &'g Bucket<K, V>,
+    pub(crate) index: usize,
+    /// Probe position: `distance * SLOTS + index`.
+    pub(crate) pos: usize,
+    /// True for a never-used slot (claimed through the tag word), false for a tombstone.
+    pub(crate) empty: bool,
+}
+
+/// A slot holding the key's entry.
+pub(crate) struct Hit<'g, K, V> {
+    pub(crate) bucket: &'g Bucket<K, V>,
+    pub(crate) index: usize,
+    pub(crate) ptr: Shared<'g, Node<K, V>>,
+}
+
+pub(crate) enum Scan<'g, K, V> {
+    /// The key's live entry.
+    Live(Hit<'g, K, V>),
+    /// No entry; the first reusable slot, if the table has one.
+    Absent(Option<Free<'g, K, V>>),
+    /// Migration has sealed or frozen part of the region: continue in `next`.
+    Migrating,
+}
+
+impl<K, V> Table<K, V> {
+    /// Finds a readable entry for `key`. The read path: loads only.
+    #[inline]
+    pub(crate) fn lookup<'g, Q>(&'g self, hash: u64, key: &Q, guard: &'g Guard) -> Option<&'g Node<K, V>>
+    where
+        Q: ?Sized + Equivalent<K>,
+    {
+        let tag = tag_of(hash);
+        let home = self.home(hash);
+        for dist in 0..self.nbuckets {
+            let bucket = self.bucket(home + dist);
+            // Acquire: pairs with the Release tag-word CAS of `claim`, so a tag seen here
+            // comes with the claim that wrote it.
+            let word = bucket.tags.load(ord::ACQUIRE);
+            for i in match_tag(word, tag) {
+                // Acquire: pairs with the Release CAS that published this node (commit,
+                // replace or copy commit), making the node's key and value visible.
+                let p = bucket.slots[i].load(ord::ACQUIRE, guard);
+                if readable(p) {
+                    // SAFETY: a readable slot points to a node that is freed only
+                    // through `defer` after being unlinked, and `guard` is pinned.
+                    let node = unsafe { p.deref() };
+                    if key.equivalent(&node.key) {
+                        return Some(node);
+                    }
+                }
+            }
+            if match_empty(word).any() {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// The writer's scan of `key`'s region. Kills stale COPY claims of the key.
+    pub(crate) fn scan<'g, Q>(&'g self, hash: u64, key: &Q, guard: &'g Guard) -> Scan<'g, K, V>
+    where
+        Q: ?Sized + Equivalent<K>,
+    {
+        let tag = tag_of(hash);
+        let home = self.home(hash);
+        let mut free: Option<Free<'g, K, V>> = None;
+        let mut live: Option<Hit<'g, K, V>> = None;
+        for dist in 0..self.nbuckets {
+            let bucket = self.bucket(home + dist);
+            // Acquire: pairs with the Release tag-word CAS of `claim`/`retag`.
+            let word = bucket.tags.load(ord::ACQUIRE);
+            for i in match_tag(word, tag) {
+                // Acquire: pairs with the Release CAS that published the node.
+                let p = bucket.slots[i].load(ord::ACQUIRE, guard);
+                match state(p) {
+                    State::Moved => return Scan::Migrating,
+                    State::Live | State::Frozen | State::Copy => {
+                        // SAFETY: non-null slot pointers are freed only through `defer`
+                        // after unlinking; `guard` is pinned.
+                        let node = unsafe { p.deref() };
+                        if !key.equivalent(&node.key) {
+                            continue;
+                        }
+                        match state(p) {
+                            State::Frozen => return Scan::Migrating,
+                            State::Live => {
+                                live = Some(Hit {
+                                    bucket,
+                                    index: i,
+                                    ptr: p,
+                                })
+                            }
+                            _ => {
+                                // A COPY claim of this key seen by a writer is stale:
+                                // the key's old region is sealed, so its copy is done
+                                // (design.md, "late copiers"). Failure means it is
+                                // already gone.
+                                // AcqRel: pairs with the copier's Acquire failure load in
+                                // `commit`; Acquire on failure: nothing is read from it.
+                                let _ = bucket.slots[i].compare_exchange(
+                                    p,
+                                    Shared::null().with_tag(super::bucket::TAG_TOMBSTONE),
+                                    ord::ACQ_REL,
+                                    ord::ACQUIRE,
+                                    guard,
+                                );
+                            }
+                        }
+                    }
+                    State::Empty | State::Tombstone | State::Pending => {}
+                }
+            }
+            if free.is_none() && live.is_none() {
+                free = self.free_slot(bucket, word, dist, guard);
+            }
+            if match_empty(word).any() {
+                break;
+            }
+        }
+        match live {
+            Some(hit) => Scan::Live(hit),
+            None => Scan::Absent(free),
+        }
+    }
+
+    /// The first reusable slot of a bucket: a tombstone, else an EMPTY slot.
+    fn free_slot<'g>(&'g self, bucket: &'g Bucket<K, V>, word: u64, dist: usize, guard: &'g Guard) -> Option<Free<'g, K, V>> {
+        for i in 0..SLOTS {
+            if (word >> (8 * i)) as u8 == 0 {
+                continue;
+            }
+            // Acquire: pairs with the Release CAS that wrote the tombstone.
+            let p = bucket.slots[i].load(ord::ACQUIRE, guard);
+            if state(p) == State::Tombstone {
+                return Some(Free {
+                    bucket,
+                    index: i,
+                    pos: dist * SLOTS + i,
+                    empty: false,
+                });
+            }
+        }
+        match_empty(word).next().map(|i| Free {
+            bucket,
+            index: i,
+            pos: dist * SLOTS + i,
+            empty: true,
+        })
+    }
+}

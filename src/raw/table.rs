@@ -1,0 +1,229 @@
+//! Tables: one allocation holding a small header and the bucket array.
+//!
+//! ```text
+//!  +----------------------+----------+----------+-----+--------------+
+//!  | header (64 B)        | bucket 0 | bucket 1 | ... | bucket n - 1 |
+//!  | shift, n, next, aux  |  64 B    |  64 B    |     |   64 B       |
+//!  +----------------------+----------+----------+-----+--------------+
+//! ```
+//!
+//! Keeping the header and the buckets in one allocation means a lookup goes
+//! from the map's root pointer straight to the bucket: root → header (hot in
+//! L1) → bucket line → node. The number of buckets is a power of two and a
+//! key's home bucket is the top bits of its hash (`hash >> shift`), so the
+//! order of buckets follows the order of hashes in every table size; the
+//! iterator relies on that (see [`super::iter`]).
+//!
+//! Outside loom the array is allocated zeroed, which is the all-EMPTY state:
+//! a large table costs no writes up front, its pages are faulted in by the
+//! migration that fills it, so starting a resize is O(1) in the table size.
+//!
+//! The block is allocated and freed here (crossbeam's `Owned` would free it
+//! with the header's layout only); retired tables go through `defer_unchecked`.
+
+use super::bucket::{Bucket, SLOTS};
+use crate::counter::Striped;
+use crate::sync::{ord, parallelism, Atomic, AtomicU64, AtomicUsize};
+use crossbeam_utils::CachePadded;
+use std::alloc::{self, Layout};
+
+/// Smallest table: two buckets (14 slots). `shift` must stay below 64.
+pub(crate) const MIN_BUCKETS: usize = 2;
+
+/// Occupied (non-EMPTY) slots may reach 7/8 of all slots before a resize.
+pub(crate) const MAX_LOAD_NUM: usize = 7;
+pub(crate) const MAX_LOAD_DEN: usize = 8;
+
+/// The largest bucket count whose layout fits in `isize::MAX` bytes.
+const MAX_BUCKETS: usize = 1 << (usize::BITS - 8);
+
+/// Why a table could not be allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AllocFailure {
+    /// The requested capacity does not fit in the address space.
+    CapacityOverflow,
+    /// The allocator returned null for this many bytes.
+    OutOfMemory(usize),
+}
+
+/// Migration bookkeeping of a table that is being moved into `next`.
+pub(crate) struct Aux {
+    /// Next chunk to hand out (monotonic; taken modulo the chunk count, so
+    /// chunks claimed by a stalled thread are handed out again).
+    pub(crate) cursor: CachePadded<AtomicUsize>,
+    /// Chunks known to be fully migrated.
+    pub(crate) chunks_done: CachePadded<AtomicUsize>,
+    /// One bit per chunk, set by whoever finished it first.
+    pub(crate) done_bits: Box<[AtomicU64]>,
+    /// Estimate of slots that are no longer EMPTY (live + tombstones + claims).
+    pub(crate) used: Striped,
+}
+
+#[repr(C, align(64))]
+pub(crate) struct Table<K, V> {
+    pub(crate) shift: u32,
+    pub(crate) nbuckets: usize,
+    /// Buckets per migration chunk.
+    pub(crate) chunk: usize,
+    /// The table this one is migrating into; null while it is not resizing.
+    pub(crate) next: Atomic<Table<K, V>>,
+    pub(crate) aux: Box<Aux>,
+    _marker: core::marker::PhantomData<Bucket<K, V>>,
+}
+
+fn layout_for<K, V>(nbuckets: usize) -> Option<Layout> {
+    let header = Layout::new::<Table<K, V>>();
+    let buckets = Layout::array::<Bucket<K, V>>(nbuckets).ok()?;
+    let (layout, offset) = header.extend(buckets).ok()?;
+    debug_assert_eq!(offset, core::mem::size_of::<Table<K, V>>());
+    Some(layout)
+}
+
+impl<K, V> Table<K, V> {
+    /// Buckets needed so that `capacity` entries fit under the load limit.
+    pub(crate) fn buckets_for(capacity: usize) -> Result<usize, AllocFailure> {
+        let slots = capacity
+            .checked_mul(MAX_LOAD_DEN)
+            .map(|x| x.div_ceil(MAX_LOAD_NUM))
+            .ok_or(AllocFailure::CapacityOverflow)?;
+        let buckets = slots.div_ceil(SLOTS).max(MIN_BUCKETS);
+        let buckets = buckets
+            .checked_next_power_of_two()
+            .ok_or(AllocFailure::CapacityOverflow)?;
+        if buckets > MAX_BUCKETS {
+            return Err(AllocFailure::CapacityOverflow);
+        }
+        Ok(buckets)
+    }
+
+    /// Entries this many buckets hold before the table grows.
+    pub(crate) fn capacity_of(nbuckets: usize) -> usize {
+        nbuckets * SLOTS * MAX_LOAD_NUM / MAX_LOAD_DEN
+    }
+
+    /// Allocates an all-EMPTY table.
+    pub(crate) fn allocate(nbuckets: usize, chunk: usize) -> Result<*mut Self, AllocFailure> {
+        assert!(nbuckets.is_power_of_two() && nbuckets >= MIN_BUCKETS);
+        let layout = layout_for::<K, V>(nbuckets).ok_or(AllocFailure::CapacityOverflow)?;
+        // SAFETY: the layout has non-zero size (the header alone is 64 bytes).
+        #[cfg(not(loom))]
+        let raw = unsafe { alloc::alloc_zeroed(layout) };
+        // SAFETY: as above; under loom the buckets are initialised below.
+        #[cfg(loom)]
+        let raw = unsafe { alloc::alloc(layout) };
+        if raw.is_null() {
+            return Err(AllocFailure::OutOfMemory(layout.size()));
+        }
+        let chunk = chunk.clamp(1, nbuckets);
+        let nchunks = nbuckets.div_ceil(chunk);
+        let used_stripes = (parallelism() * 2).min(nbuckets / 8).max(1);
+        let header = Table::<K, V> {
+            shift: 64 - nbuckets.trailing_zeros(),
+            nbuckets,
+            chunk,
+            next: Atomic::null(),
+            aux: Box::new(Aux {
+                cursor: CachePadded::new(AtomicUsize::new(0)),
+                chunks_done: CachePadded::new(AtomicUsize::new(0)),
+                done_bits: (0..nchunks.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+                used: Striped::new(used_stripes),
+            }),
+            _marker: core::marker::PhantomData,
+        };
+        // SAFETY: `raw` is a fresh allocation of `layout`, which starts with a
+        // `Table` header at offset 0 and is aligned for it.
+        unsafe { core::ptr::write(raw as *mut Table<K, V>, header) };
+        #[cfg(loom)]
+        for i in 0..nbuckets {
+            // SAFETY: bucket `i` lies inside the allocation (layout_for) and is
+            // uninitialised; loom atomics must be constructed, not zeroed.
+            unsafe { core::ptr::write(Self::bucket_ptr(raw as *const Self, i), Bucket::new()) };
+        }
+        Ok(raw as *mut Self)
+    }
+
+    #[inline(always)]
+    fn bucket_ptr(this: *const Self, i: usize) -> *mut Bucket<K, V> {
+        // The bucket array starts right after the 64-byte header.
+        (this as *mut u8).wrapping_add(core::mem::size_of::<Self>() + i * core::mem::size_of::<Bucket<K, V>>())
+            as *mut Bucket<K, V>
+    }
+
+    /// Bucket `i & (nbuckets - 1)`.
+    #[inline(always)]
+    pub(crate) fn bucket(&self, i: usize) -> &Bucket<K, V> {
+        let i = i & (self.nbuckets - 1);
+        // SAFETY: `i < nbuckets`, the allocation holds `nbuckets` initialised
+        // buckets after the header, and they live as long as the header.
+        unsafe { &*Self::bucket_ptr(self, i) }
+    }
+
+    /// The home bucket of a hash: its top bits.
+    #[inline(always)]
+    pub(crate) fn home(&self, hash: u64) -> usize {
+        (hash >> self.shift) as usize
+    }
+
+    pub(crate) fn nchunks(&self) -> usize {
+        self.nbuckets.div_ceil(self.chunk)
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        Self::capacity_of(self.nbuckets)
+    }
+
+    /// Whether the used-slot estimate has reached the load limit.
+    pub(crate) fn over_load(&self) -> bool {
+        self.aux.used.sum() * MAX_LOAD_DEN >= self.nbuckets * SLOTS * MAX_LOAD_NUM
+    }
+
+    /// Whether every chunk has been migrated.
+    pub(crate) fn migration_complete(&self) -> bool {
+        // Acquire: pairs with the AcqRel increment of the chunk that finished last.
+        self.aux.chunks_done.load(ord::ACQUIRE) == self.nchunks()
+    }
+}
+
+impl<K, V> Table<K, V> {
+    /// Frees a table block (header allocations and buckets; not the nodes, which
+    /// the map frees, since they may have moved to another table).
+    ///
+    /// # Safety
+    /// `ptr` came from [`Table::allocate`], is not used afterwards, and no
+    /// guard can still reach it.
+    pub(crate) unsafe fn deallocate(ptr: *mut Self) {
+        // SAFETY: `ptr` came from `allocate` and is live and exclusively ours.
+        let nbuckets = unsafe { (*ptr).nbuckets };
+        let layout = layout_for::<K, V>(nbuckets).expect("layout was valid at allocation");
+        #[cfg(loom)]
+        for i in 0..nbuckets {
+            // SAFETY: each bucket was constructed in `allocate` and is dropped once.
+            unsafe { core::ptr::drop_in_place(Self::bucket_ptr(ptr, i)) };
+        }
+        // SAFETY: the header was written in `allocate` and is dropped once.
+        unsafe { core::ptr::drop_in_place(ptr) };
+        // SAFETY: same pointer and layout as the allocation.
+        unsafe { alloc::dealloc(ptr as *mut u8, layout) };
+    }
+
+    /// Frees the table once no guard can see it.
+    ///
+    /// # Safety
+    /// The table is unreachable from the map for guards pinned from now on, and
+    /// is retired once.
+    pub(crate) unsafe fn retire(ptr: *const Self, guard: &crate::sync::Guard) {
+        struct SendPtr<K, V>(*mut Table<K, V>);
+        // SAFETY: a retired table holds no nodes (all its slots are MOVED) and its
+        // header is plain data, so freeing it on another thread is sound.
+        unsafe impl<K, V> Send for SendPtr<K, V> {}
+        let p = SendPtr(ptr as *mut Self);
+        // SAFETY: crossbeam runs the closure after every guard pinned before this call
+        // is gone; later guards cannot reach the table.
+        unsafe {
+            guard.defer_unchecked(move || {
+                let p = p;
+                Table::deallocate(p.0)
+            })
+        };
+    }
+}

@@ -1,0 +1,420 @@
+//! [`HashSet`]: the map's table with `()` values.
+
+use crate::map::{DefaultHashBuilder, HashMap, Keys};
+use crate::Guard;
+use core::fmt;
+use core::hash::{BuildHasher, Hash};
+use equivalent::Equivalent;
+
+/// A lock-free concurrent hash set, built on [`HashMap<K, ()>`](HashMap) with
+/// the same guarantees.
+///
+/// ```
+/// let set = epochmap::HashSet::new();
+/// let s = set.pin();
+/// assert!(s.insert(3));
+/// assert!(!s.insert(3));
+/// assert!(s.contains(&3));
+/// assert!(s.remove(&3));
+/// ```
+pub struct HashSet<K, S = DefaultHashBuilder> {
+    map: HashMap<K, (), S>,
+}
+
+impl<K> HashSet<K> {
+    /// An empty set.
+    ///
+    /// ```
+    /// assert!(epochmap::HashSet::<u8>::new().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        HashSet { map: HashMap::new() }
+    }
+
+    /// An empty set that holds `capacity` keys before it resizes.
+    ///
+    /// ```
+    /// assert!(epochmap::HashSet::<u8>::with_capacity(10).capacity() >= 10);
+    /// ```
+    #[track_caller]
+    pub fn with_capacity(capacity: usize) -> Self {
+        HashSet {
+            map: HashMap::with_capacity(capacity),
+        }
+    }
+}
+
+impl<K, S> HashSet<K, S> {
+    /// An empty set using `hasher`.
+    ///
+    /// ```
+    /// let set: epochmap::HashSet<u8, ahash::RandomState> = epochmap::HashSet::with_hasher(Default::default());
+    /// assert!(set.is_empty());
+    /// ```
+    pub fn with_hasher(hasher: S) -> Self {
+        HashSet {
+            map: HashMap::with_hasher(hasher),
+        }
+    }
+
+    /// An empty set using `hasher` that holds `capacity` keys before it resizes.
+    ///
+    /// ```
+    /// let set: epochmap::HashSet<u8> = epochmap::HashSet::with_capacity_and_hasher(5, Default::default());
+    /// assert!(set.capacity() >= 5);
+    /// ```
+    #[track_caller]
+    pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
+        HashSet {
+            map: HashMap::with_capacity_and_hasher(capacity, hasher),
+        }
+    }
+
+    /// Number of keys (see [`HashMap::len`]).
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::new();
+    /// set.pin().insert(1);
+    /// assert_eq!(set.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the set is empty.
+    ///
+    /// ```
+    /// assert!(epochmap::HashSet::<u8>::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Keys the set holds before it resizes.
+    ///
+    /// ```
+    /// assert!(epochmap::HashSet::<u8>::with_capacity(3).capacity() >= 3);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.map.capacity()
+    }
+
+    /// A guard for the guard-taking methods (see [`HashMap::guard`]).
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::new();
+    /// let g = set.guard();
+    /// set.insert(1, &g);
+    /// ```
+    pub fn guard(&self) -> Guard {
+        self.map.guard()
+    }
+
+    /// A handle with a pinned guard (see [`HashMap::pin`]).
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::new();
+    /// assert!(set.pin().insert("x"));
+    /// ```
+    pub fn pin(&self) -> HashSetRef<'_, K, S> {
+        HashSetRef {
+            set: self,
+            guard: self.guard(),
+        }
+    }
+}
+
+impl<K, S> HashSet<K, S>
+where
+    K: Hash + Eq + Send + 'static,
+    S: BuildHasher,
+{
+    /// Adds `key`; true if it was absent.
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::new();
+    /// let g = set.guard();
+    /// assert!(set.insert(1, &g));
+    /// assert!(!set.insert(1, &g));
+    /// ```
+    pub fn insert(&self, key: K, guard: &Guard) -> bool {
+        self.map.try_insert(key, (), guard).is_ok()
+    }
+
+    /// Whether `key` is present.
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::new();
+    /// let g = set.guard();
+    /// set.insert(String::from("a"), &g);
+    /// assert!(set.contains("a", &g));
+    /// ```
+    pub fn contains<Q>(&self, key: &Q, guard: &Guard) -> bool
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.map.contains_key(key, guard)
+    }
+
+    /// The stored key equal to `key`.
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::new();
+    /// let g = set.guard();
+    /// set.insert(5, &g);
+    /// assert_eq!(set.get(&5, &g), Some(&5));
+    /// ```
+    pub fn get<'g, Q>(&'g self, key: &Q, guard: &'g Guard) -> Option<&'g K>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.map.get_key_value(key, guard).map(|(k, _)| k)
+    }
+
+    /// Removes `key`; true if it was present.
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::new();
+    /// let g = set.guard();
+    /// set.insert(1, &g);
+    /// assert!(set.remove(&1, &g));
+    /// assert!(!set.remove(&1, &g));
+    /// ```
+    pub fn remove<Q>(&self, key: &Q, guard: &Guard) -> bool
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.map.remove(key, guard).is_some()
+    }
+
+    /// Keeps only the keys for which `keep` is true.
+    ///
+    /// ```
+    /// let set: epochmap::HashSet<u8> = (0..6).collect();
+    /// set.retain(|k| k % 3 == 0, &set.guard());
+    /// assert_eq!(set.len(), 2);
+    /// ```
+    pub fn retain<F: FnMut(&K) -> bool>(&self, mut keep: F, guard: &Guard) {
+        self.map.retain(|k, _| keep(k), guard)
+    }
+
+    /// Removes every key present when the call starts.
+    ///
+    /// ```
+    /// let set: epochmap::HashSet<u8> = (0..6).collect();
+    /// set.clear(&set.guard());
+    /// assert!(set.is_empty());
+    /// ```
+    pub fn clear(&self, guard: &Guard) {
+        self.map.clear(guard)
+    }
+
+    /// Makes room for `additional` more keys.
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::<u8>::new();
+    /// set.reserve(50, &set.guard());
+    /// ```
+    #[track_caller]
+    pub fn reserve(&self, additional: usize, guard: &Guard) {
+        self.map.reserve(additional, guard)
+    }
+
+    /// The keys, weakly consistent (see [`HashMap::iter`]).
+    ///
+    /// ```
+    /// let set: epochmap::HashSet<u8> = (0..6).collect();
+    /// assert_eq!(set.iter(&set.guard()).count(), 6);
+    /// ```
+    pub fn iter<'g>(&'g self, guard: &'g Guard) -> Keys<'g, K, (), S> {
+        self.map.keys(guard)
+    }
+}
+
+/// A [`HashSet`] with a pinned guard.
+pub struct HashSetRef<'s, K, S = DefaultHashBuilder> {
+    set: &'s HashSet<K, S>,
+    guard: Guard,
+}
+
+impl<K, S> HashSetRef<'_, K, S>
+where
+    K: Hash + Eq + Send + 'static,
+    S: BuildHasher,
+{
+    /// See [`HashSet::insert`].
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::new();
+    /// assert!(set.pin().insert(1));
+    /// ```
+    pub fn insert(&self, key: K) -> bool {
+        self.set.insert(key, &self.guard)
+    }
+
+    /// See [`HashSet::contains`].
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::new();
+    /// let s = set.pin();
+    /// s.insert(1);
+    /// assert!(s.contains(&1));
+    /// ```
+    pub fn contains<Q>(&self, key: &Q) -> bool
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.set.contains(key, &self.guard)
+    }
+
+    /// See [`HashSet::get`].
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::new();
+    /// let s = set.pin();
+    /// s.insert(1);
+    /// assert_eq!(s.get(&1), Some(&1));
+    /// ```
+    pub fn get<Q>(&self, key: &Q) -> Option<&K>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.set.get(key, &self.guard)
+    }
+
+    /// See [`HashSet::remove`].
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::new();
+    /// let s = set.pin();
+    /// s.insert(1);
+    /// assert!(s.remove(&1));
+    /// ```
+    pub fn remove<Q>(&self, key: &Q) -> bool
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.set.remove(key, &self.guard)
+    }
+
+    /// See [`HashSet::retain`].
+    ///
+    /// ```
+    /// let set: epochmap::HashSet<u8> = (0..4).collect();
+    /// set.pin().retain(|k| *k > 1);
+    /// assert_eq!(set.len(), 2);
+    /// ```
+    pub fn retain<F: FnMut(&K) -> bool>(&self, keep: F) {
+        self.set.retain(keep, &self.guard)
+    }
+
+    /// See [`HashSet::clear`].
+    ///
+    /// ```
+    /// let set: epochmap::HashSet<u8> = (0..4).collect();
+    /// set.pin().clear();
+    /// assert!(set.is_empty());
+    /// ```
+    pub fn clear(&self) {
+        self.set.clear(&self.guard)
+    }
+
+    /// See [`HashSet::iter`].
+    ///
+    /// ```
+    /// let set: epochmap::HashSet<u8> = (0..4).collect();
+    /// assert_eq!(set.pin().iter().count(), 4);
+    /// ```
+    pub fn iter(&self) -> Keys<'_, K, (), S> {
+        self.set.iter(&self.guard)
+    }
+
+    /// See [`HashSet::len`].
+    ///
+    /// ```
+    /// assert_eq!(epochmap::HashSet::<u8>::new().pin().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// See [`HashSet::is_empty`].
+    ///
+    /// ```
+    /// assert!(epochmap::HashSet::<u8>::new().pin().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}
+
+impl<K, S: Default> Default for HashSet<K, S> {
+    fn default() -> Self {
+        HashSet {
+            map: HashMap::default(),
+        }
+    }
+}
+
+impl<K, S> fmt::Debug for HashSet<K, S>
+where
+    K: Hash + Eq + Send + 'static + fmt::Debug,
+    S: BuildHasher,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let guard = self.guard();
+        f.debug_set().entries(self.iter(&guard)).finish()
+    }
+}
+
+impl<K, S> Clone for HashSet<K, S>
+where
+    K: Hash + Eq + Send + 'static + Clone,
+    S: BuildHasher + Clone,
+{
+    fn clone(&self) -> Self {
+        HashSet { map: self.map.clone() }
+    }
+}
+
+impl<K, S> PartialEq for HashSet<K, S>
+where
+    K: Hash + Eq + Send + 'static,
+    S: BuildHasher,
+{
+    fn eq(&self, other: &Self) -> bool {
+        self.map == other.map
+    }
+}
+
+impl<K, S> Eq for HashSet<K, S>
+where
+    K: Hash + Eq + Send + 'static,
+    S: BuildHasher,
+{
+}
+
+impl<K, S> FromIterator<K> for HashSet<K, S>
+where
+    K: Hash + Eq + Send + 'static,
+    S: BuildHasher + Default,
+{
+    fn from_iter<I: IntoIterator<Item = K>>(iter: I) -> Self {
+        HashSet {
+            map: iter.into_iter().map(|k| (k, ())).collect(),
+        }
+    }
+}
+
+impl<K, S> Extend<K> for HashSet<K, S>
+where
+    K: Hash + Eq + Send + 'static,
+    S: BuildHasher,
+{
+    fn extend<I: IntoIterator<Item = K>>(&mut self, iter: I) {
+        let guard = self.guard();
+        for k in iter {
+            self.insert(k, &guard);
+        }
+    }
+}

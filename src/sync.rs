@@ -1,0 +1,97 @@
+//! The one place that names atomics, fences and orderings.
+//!
+//! Everything concurrent in the crate goes through this module, so that two
+//! configuration switches reach every atomic operation at once:
+//!
+//! - `--cfg loom` swaps the standard atomics for [loom]'s model-checked ones
+//!   (crossbeam-epoch follows with `--cfg crossbeam_loom` and its `loom`
+//!   feature), which lets the `loom/` crate explore every interleaving and
+//!   weak-memory outcome of the protocol in `docs/design.md`.
+//! - `--cfg epochmap_seqcst` turns every ordering constant below into
+//!   `SeqCst`. The map then behaves identically but pays for sequential
+//!   consistency everywhere; `benches/fences.rs` compares the two builds to
+//!   show what the Acquire/Release design buys on the machine it runs on.
+//!
+//! The raw table never writes `Ordering::Acquire` directly: it writes
+//! [`ord::ACQUIRE`] and says, on the same line, which operation the access
+//! pairs with.
+//!
+//! [loom]: https://docs.rs/loom
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{fence, AtomicIsize, AtomicU64, AtomicUsize};
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicIsize, AtomicU64, AtomicUsize};
+
+pub(crate) use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+
+/// Memory orderings used by the map, switchable to `SeqCst` as a whole.
+pub(crate) mod ord {
+    use core::sync::atomic::Ordering;
+
+    macro_rules! orderings {
+        ($($name:ident = $ord:ident;)*) => {$(
+            #[cfg(not(epochmap_seqcst))]
+            pub(crate) const $name: Ordering = Ordering::$ord;
+            #[cfg(epochmap_seqcst)]
+            pub(crate) const $name: Ordering = Ordering::SeqCst;
+        )*};
+    }
+
+    orderings! {
+        RELAXED = Relaxed;
+        ACQUIRE = Acquire;
+        ACQ_REL = AcqRel;
+    }
+
+    /// Sequential consistency, used only at the two places where
+    /// `docs/design.md` proves a store→load (Dekker) ordering is needed.
+    pub(crate) const SEQ_CST: Ordering = Ordering::SeqCst;
+}
+
+/// The index of the counter stripe the current thread writes to.
+///
+/// Threads get consecutive numbers on first use, so up to `stripes` threads
+/// never share a stripe.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn thread_stripe() -> usize {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering};
+    static NEXT: StdAtomicUsize = StdAtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|s| {
+        let v = s.get();
+        if v != usize::MAX {
+            return v;
+        }
+        // Only hands out distinct numbers; nothing is published through it.
+        let v = NEXT.fetch_add(1, Ordering::Relaxed);
+        s.set(v);
+        v
+    })
+}
+
+/// Under loom every thread uses stripe 0: the counters stay exact and the
+/// models stay small.
+#[cfg(loom)]
+#[inline]
+pub(crate) fn thread_stripe() -> usize {
+    0
+}
+
+/// How many hardware threads to size striped counters for.
+pub(crate) fn parallelism() -> usize {
+    #[cfg(not(loom))]
+    {
+        use std::sync::OnceLock;
+        static P: OnceLock<usize> = OnceLock::new();
+        *P.get_or_init(|| std::thread::available_parallelism().map_or(4, |n| n.get()))
+    }
+    #[cfg(loom)]
+    {
+        1
+    }
+}
