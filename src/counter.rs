@@ -18,7 +18,9 @@ impl Striped {
     pub(crate) fn new(stripes: usize) -> Self {
         let n = stripes.max(1).next_power_of_two();
         Striped {
-            cells: (0..n).map(|_| CachePadded::new(AtomicIsize::new(0))).collect(),
+            cells: (0..n)
+                .map(|_| CachePadded::new(AtomicIsize::new(0)))
+                .collect(),
         }
     }
 

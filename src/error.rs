@@ -76,7 +76,9 @@ impl fmt::Display for TryReserveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TryReserveError::CapacityOverflow => f.write_str("capacity overflow"),
-            TryReserveError::AllocError { bytes } => write!(f, "allocation of {bytes} bytes failed"),
+            TryReserveError::AllocError { bytes } => {
+                write!(f, "allocation of {bytes} bytes failed")
+            }
         }
     }
 }

@@ -121,7 +121,12 @@ impl<K, V, S> HashMap<K, V, S> {
     /// cross a resize. Not part of the stable API.
     #[doc(hidden)]
     #[track_caller]
-    pub fn with_tuning(min_buckets: usize, chunk_buckets: usize, help_buckets: usize, hasher: S) -> Self {
+    pub fn with_tuning(
+        min_buckets: usize,
+        chunk_buckets: usize,
+        help_buckets: usize,
+        hasher: S,
+    ) -> Self {
         HashMap {
             raw: new_raw(
                 0,
@@ -296,11 +301,19 @@ where
     /// let err = map.try_insert(1, 'b', &guard).unwrap_err();
     /// assert_eq!((err.current, err.not_inserted), (&'a', 'b'));
     /// ```
-    pub fn try_insert<'g>(&'g self, key: K, value: V, guard: &'g Guard) -> Result<&'g V, OccupiedError<'g, V>> {
+    pub fn try_insert<'g>(
+        &'g self,
+        key: K,
+        value: V,
+        guard: &'g Guard,
+    ) -> Result<&'g V, OccupiedError<'g, V>> {
         self.check(guard);
         self.raw
             .try_insert(key, value, guard)
-            .map_err(|(current, not_inserted)| OccupiedError { current, not_inserted })
+            .map_err(|(current, not_inserted)| OccupiedError {
+                current,
+                not_inserted,
+            })
     }
 
     /// The value of `key`, inserting `make()` first if it is absent.
@@ -396,7 +409,9 @@ where
         Q: ?Sized + Hash + Equivalent<K>,
     {
         self.check(guard);
-        self.raw.remove_if(key, |_, _| true, guard).map(|n| &*n.value)
+        self.raw
+            .remove_if(key, |_, _| true, guard)
+            .map(|n| &*n.value)
     }
 
     /// Removes `key` if `pred(key, value)` holds for its current entry,
@@ -410,13 +425,20 @@ where
     /// assert_eq!(map.remove_if(&1, |_, v| *v == 10, &guard), Some((&1, &10)));
     /// ```
     #[must_use = "`None` means nothing was removed"]
-    pub fn remove_if<'g, Q, F>(&'g self, key: &Q, pred: F, guard: &'g Guard) -> Option<(&'g K, &'g V)>
+    pub fn remove_if<'g, Q, F>(
+        &'g self,
+        key: &Q,
+        pred: F,
+        guard: &'g Guard,
+    ) -> Option<(&'g K, &'g V)>
     where
         Q: ?Sized + Hash + Equivalent<K>,
         F: FnMut(&K, &V) -> bool,
     {
         self.check(guard);
-        self.raw.remove_if(key, pred, guard).map(|n| (&n.key, &*n.value))
+        self.raw
+            .remove_if(key, pred, guard)
+            .map(|n| (&n.key, &*n.value))
     }
 
     /// Keeps only the entries for which `keep` returns true. Weakly consistent,
@@ -517,7 +539,9 @@ where
     /// assert_eq!(map.keys(&map.guard()).count(), 3);
     /// ```
     pub fn keys<'g>(&'g self, guard: &'g Guard) -> Keys<'g, K, V, S> {
-        Keys { inner: self.iter(guard) }
+        Keys {
+            inner: self.iter(guard),
+        }
     }
 
     /// The values, weakly consistent like [`iter`](Self::iter).
@@ -527,7 +551,9 @@ where
     /// assert_eq!(map.values(&map.guard()).sum::<u32>(), 6);
     /// ```
     pub fn values<'g>(&'g self, guard: &'g Guard) -> Values<'g, K, V, S> {
-        Values { inner: self.iter(guard) }
+        Values {
+            inner: self.iter(guard),
+        }
     }
 }
 
@@ -625,7 +651,10 @@ where
     where
         Q: ?Sized + Hash + Equivalent<K>,
     {
-        self.map.raw.get(key, &self.guard).map(|n| (&n.key, &*n.value))
+        self.map
+            .raw
+            .get(key, &self.guard)
+            .map(|n| (&n.key, &*n.value))
     }
 
     /// See [`HashMap::contains_key`].
@@ -707,7 +736,12 @@ where
     /// m.insert(1, 2);
     /// assert_eq!(m.compare_exchange(&1, &2, 3), Ok(&2));
     /// ```
-    pub fn compare_exchange<Q>(&self, key: &Q, current: &V, new: V) -> Result<&V, CompareExchangeError<'_, V>>
+    pub fn compare_exchange<Q>(
+        &self,
+        key: &Q,
+        current: &V,
+        new: V,
+    ) -> Result<&V, CompareExchangeError<'_, V>>
     where
         Q: ?Sized + Hash + Equivalent<K>,
         K: Clone,
@@ -934,7 +968,10 @@ where
     /// when neither map is being written).
     fn eq(&self, other: &Self) -> bool {
         let guard = self.guard();
-        self.len() == other.len() && self.iter(&guard).all(|(k, v)| other.get(k, &guard) == Some(v))
+        self.len() == other.len()
+            && self
+                .iter(&guard)
+                .all(|(k, v)| other.get(k, &guard) == Some(v))
     }
 }
 

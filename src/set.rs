@@ -28,7 +28,9 @@ impl<K> HashSet<K> {
     /// assert!(epochmap::HashSet::<u8>::new().is_empty());
     /// ```
     pub fn new() -> Self {
-        HashSet { map: HashMap::new() }
+        HashSet {
+            map: HashMap::new(),
+        }
     }
 
     /// An empty set that holds `capacity` keys before it resizes.
@@ -373,7 +375,9 @@ where
     S: BuildHasher + Clone,
 {
     fn clone(&self) -> Self {
-        HashSet { map: self.map.clone() }
+        HashSet {
+            map: self.map.clone(),
+        }
     }
 }
 

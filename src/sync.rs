@@ -82,6 +82,15 @@ pub(crate) fn thread_stripe() -> usize {
     0
 }
 
+/// Tells loom that this thread is about to retry because of another thread's
+/// unfinished step, so that the model runs the others instead of exploring an
+/// endless retry loop (loom gives up on executions past `LOOM_MAX_BRANCHES`).
+#[cfg(loom)]
+#[inline]
+pub(crate) fn yield_to_others() {
+    loom::thread::yield_now();
+}
+
 /// How many hardware threads to size striped counters for.
 pub(crate) fn parallelism() -> usize {
     #[cfg(not(loom))]

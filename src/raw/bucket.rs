@@ -77,6 +77,23 @@ pub(crate) fn readable<K, V>(p: Shared<'_, Node<K, V>>) -> bool {
     !p.is_null() && p.tag() & 1 == 0
 }
 
+/// The node behind `p` if a reader may return it. LIVE (tag 0) is tested
+/// first: it is the only state a stable table holds.
+#[inline(always)]
+pub(crate) fn readable_node<'g, K, V>(p: Shared<'g, Node<K, V>>) -> Option<&'g Node<K, V>> {
+    let raw = p.as_raw();
+    if p.tag() == 0 {
+        // SAFETY: a non-null slot pointer refers to a node that is freed only through
+        // `defer` after being unlinked; the caller holds the guard `p` was loaded with.
+        unsafe { raw.as_ref() }
+    } else if p.tag() == TAG_FROZEN {
+        // SAFETY: as above; frozen nodes are non-null.
+        unsafe { raw.as_ref() }
+    } else {
+        None
+    }
+}
+
 #[repr(C, align(64))]
 pub(crate) struct Bucket<K, V> {
     pub(crate) tags: AtomicU64,

@@ -23,7 +23,9 @@
 //! some insert always completes (lock-freedom), and at most one live entry of
 //! a key exists at any time.
 
-use super::bucket::{match_empty, match_tag, state, tag_byte, tag_of, with_tag_byte, State, TAG_TOMBSTONE};
+use super::bucket::{
+    match_empty, match_tag, state, tag_byte, tag_of, with_tag_byte, State, TAG_TOMBSTONE,
+};
 use super::node::Node;
 use super::probe::Free;
 use super::table::Table;
@@ -51,7 +53,13 @@ pub(crate) enum Verdict {
 
 impl<K, V> Table<K, V> {
     /// Claims `free` for `claim` (a node pointer tagged PENDING or COPY).
-    pub(crate) fn claim<'g>(&'g self, free: &Free<'g, K, V>, hash: u64, claim: Shared<'g, Node<K, V>>, guard: &'g Guard) -> Claim {
+    pub(crate) fn claim<'g>(
+        &'g self,
+        free: &Free<'g, K, V>,
+        hash: u64,
+        claim: Shared<'g, Node<K, V>>,
+        guard: &'g Guard,
+    ) -> Claim {
         let tag = tag_of(hash);
         let bucket = free.bucket;
         let slot = &bucket.slots[free.index];
@@ -86,7 +94,9 @@ impl<K, V> Table<K, V> {
         } else {
             let tombstone = Shared::null().with_tag(TAG_TOMBSTONE);
             // Release: pairs with the Acquire slot loads of other writers' scans.
-            if let Err(e) = slot.compare_exchange(tombstone, claim, ord::ACQ_REL, ord::ACQUIRE, guard) {
+            if let Err(e) =
+                slot.compare_exchange(tombstone, claim, ord::ACQ_REL, ord::ACQUIRE, guard)
+            {
                 return if state(e.current) == State::Moved {
                     Claim::Moved
                 } else {
@@ -99,7 +109,13 @@ impl<K, V> Table<K, V> {
     }
 
     /// Sets the tag byte of a reused slot to `tag` while the slot is still ours.
-    fn retag<'g>(&'g self, free: &Free<'g, K, V>, tag: u8, ours: Shared<'g, Node<K, V>>, guard: &'g Guard) {
+    fn retag<'g>(
+        &'g self,
+        free: &Free<'g, K, V>,
+        tag: u8,
+        ours: Shared<'g, Node<K, V>>,
+        guard: &'g Guard,
+    ) {
         let bucket = free.bucket;
         // Acquire: pairs with Release tag CASes of other slots' claimers.
         let mut word = bucket.tags.load(ord::ACQUIRE);
@@ -112,8 +128,12 @@ impl<K, V> Table<K, V> {
             }
             // AcqRel: Release publishes the tag to scans that run after our fence; Acquire
             // orders this read after other claimers' tag CASes.
-            match bucket.tags.compare_exchange_weak(word, with_tag_byte(word, free.index, tag), ord::ACQ_REL, ord::ACQUIRE)
-            {
+            match bucket.tags.compare_exchange_weak(
+                word,
+                with_tag_byte(word, free.index, tag),
+                ord::ACQ_REL,
+                ord::ACQUIRE,
+            ) {
                 Ok(_) => return,
                 Err(w) => word = w,
             }
@@ -199,7 +219,12 @@ impl<K, V> Table<K, V> {
     }
 
     /// Step 4: publish the claimed node. Returns false if the claim was killed or sealed.
-    pub(crate) fn commit<'g>(&'g self, own: &Free<'g, K, V>, claim: Shared<'g, Node<K, V>>, guard: &'g Guard) -> bool {
+    pub(crate) fn commit<'g>(
+        &'g self,
+        own: &Free<'g, K, V>,
+        claim: Shared<'g, Node<K, V>>,
+        guard: &'g Guard,
+    ) -> bool {
         // Release: publishes the node to readers' Acquire slot loads (`lookup`), pairing
         // with them; Acquire on failure: pairs with the killer's/sealer's Release CAS.
         own.bucket.slots[own.index]
@@ -209,7 +234,16 @@ impl<K, V> Table<K, V> {
 
     /// Withdraws a claim (it becomes a reusable tombstone). Failure means it was
     /// already killed or sealed, which is just as good.
-    pub(crate) fn retract<'g>(&'g self, own: &Free<'g, K, V>, claim: Shared<'g, Node<K, V>>, guard: &'g Guard) {
+    pub(crate) fn retract<'g>(
+        &'g self,
+        own: &Free<'g, K, V>,
+        claim: Shared<'g, Node<K, V>>,
+        guard: &'g Guard,
+    ) {
+        // A retracting writer retries, possibly waiting for an earlier claim of its key to
+        // be committed: under loom, let the model run the other threads first.
+        #[cfg(loom)]
+        crate::sync::yield_to_others();
         // AcqRel: Release pairs with the Acquire loads of claimers that reuse the tombstone.
         let _ = own.bucket.slots[own.index].compare_exchange(
             claim,

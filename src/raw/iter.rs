@@ -81,7 +81,11 @@ where
         // SAFETY: tables are retired only through `defer_destroy`; the guard is pinned.
         let root = unsafe { table.deref() };
         // One root bucket's worth of hash space, aligned to `lo` if the root shrank.
-        let width_log = if self.lo == 0 { root.shift } else { root.shift.min(self.lo.trailing_zeros()) };
+        let width_log = if self.lo == 0 {
+            root.shift
+        } else {
+            root.shift.min(self.lo.trailing_zeros())
+        };
         let lo = self.lo;
         let hi = lo.checked_add(1u64 << width_log);
         let last = hi.map_or(u64::MAX, |h| h - 1);

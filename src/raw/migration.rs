@@ -84,7 +84,12 @@ where
     }
 
     /// Helps the migration of `table` into `next` with about `tuning.help` buckets.
-    pub(crate) fn help_migrate<'g>(&'g self, table: &'g Table<K, V>, next: &'g Table<K, V>, guard: &'g Guard) {
+    pub(crate) fn help_migrate<'g>(
+        &'g self,
+        table: &'g Table<K, V>,
+        next: &'g Table<K, V>,
+        guard: &'g Guard,
+    ) {
         let nchunks = table.nchunks();
         let mut budget = self.tuning.help.max(1);
         while budget > 0 && !table.migration_complete() {
@@ -100,7 +105,13 @@ where
         }
     }
 
-    fn migrate_chunk<'g>(&'g self, table: &'g Table<K, V>, next: &'g Table<K, V>, c: usize, guard: &'g Guard) {
+    fn migrate_chunk<'g>(
+        &'g self,
+        table: &'g Table<K, V>,
+        next: &'g Table<K, V>,
+        c: usize,
+        guard: &'g Guard,
+    ) {
         let start = c * table.chunk;
         let end = (start + table.chunk).min(table.nbuckets);
         for i in start..end {
@@ -130,7 +141,11 @@ where
         let new = Shared::from(next as *const Table<K, V>);
         // Release: publishes the completed table to every later root load (Acquire in all
         // operations); Acquire on failure: nothing is read.
-        if self.root.compare_exchange(old, new, ord::ACQ_REL, ord::ACQUIRE, guard).is_ok() {
+        if self
+            .root
+            .compare_exchange(old, new, ord::ACQ_REL, ord::ACQUIRE, guard)
+            .is_ok()
+        {
             self.stats_resizes_finished();
             // SAFETY: the old table is unreachable from the root now; guards that loaded
             // it earlier keep it alive until they unpin. Its slots are all MOVED, so
@@ -140,14 +155,25 @@ where
     }
 
     /// Seals every slot of bucket `i` of `table`.
-    pub(crate) fn migrate_bucket<'g>(&'g self, table: &'g Table<K, V>, next: &'g Table<K, V>, i: usize, guard: &'g Guard) {
+    pub(crate) fn migrate_bucket<'g>(
+        &'g self,
+        table: &'g Table<K, V>,
+        next: &'g Table<K, V>,
+        i: usize,
+        guard: &'g Guard,
+    ) {
         let bucket = table.bucket(i);
         for slot in bucket.slots.iter() {
             self.migrate_slot(slot, next, guard);
         }
     }
 
-    fn migrate_slot<'g>(&'g self, slot: &'g Atomic<Node<K, V>>, next: &'g Table<K, V>, guard: &'g Guard) {
+    fn migrate_slot<'g>(
+        &'g self,
+        slot: &'g Atomic<Node<K, V>>,
+        next: &'g Table<K, V>,
+        guard: &'g Guard,
+    ) {
         let moved = Shared::null().with_tag(TAG_MOVED);
         // Acquire: pairs with the Release CAS that last wrote the slot.
         let mut p = slot.load(ord::ACQUIRE, guard);
@@ -216,21 +242,31 @@ where
                 }
                 Scan::Absent(Some(free)) => match next.claim(&free, hash, claim, guard) {
                     Claim::Lost | Claim::Moved => continue,
-                    Claim::Claimed => match next.resolve(hash, &node.key, &free, Some((source, frozen)), guard) {
-                        Verdict::Commit => {
-                            if next.commit(&free, claim, guard) {
-                                return;
+                    Claim::Claimed => {
+                        match next.resolve(hash, &node.key, &free, Some((source, frozen)), guard) {
+                            Verdict::Commit => {
+                                if next.commit(&free, claim, guard) {
+                                    return;
+                                }
+                            }
+                            Verdict::Exists | Verdict::Retry | Verdict::Moved => {
+                                next.retract(&free, claim, guard)
                             }
                         }
-                        Verdict::Exists | Verdict::Retry | Verdict::Moved => next.retract(&free, claim, guard),
-                    },
+                    }
                 },
             }
         }
     }
 
     /// Seals the region of `hash` in `table` so that its key can be written in `next`.
-    pub(crate) fn seal_region<'g>(&'g self, table: &'g Table<K, V>, next: &'g Table<K, V>, hash: u64, guard: &'g Guard) {
+    pub(crate) fn seal_region<'g>(
+        &'g self,
+        table: &'g Table<K, V>,
+        next: &'g Table<K, V>,
+        hash: u64,
+        guard: &'g Guard,
+    ) {
         let home = table.home(hash);
         for dist in 0..table.nbuckets {
             self.migrate_bucket(table, next, home + dist, guard);
@@ -246,7 +282,12 @@ where
     /// Moves a writer from `table` to its `next`: helps, seals the key's region, fences.
     /// Returns `table` itself if it is not migrating.
     #[cold]
-    pub(crate) fn advance<'g>(&'g self, table: Shared<'g, Table<K, V>>, hash: u64, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
+    pub(crate) fn advance<'g>(
+        &'g self,
+        table: Shared<'g, Table<K, V>>,
+        hash: u64,
+        guard: &'g Guard,
+    ) -> Shared<'g, Table<K, V>> {
         // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
         let t = unsafe { table.deref() };
         // Acquire: pairs with the Release CAS that linked `next` (start_migration).

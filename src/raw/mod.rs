@@ -80,7 +80,10 @@ pub(crate) enum Inserted<'g, K, V> {
     /// The key was present and its entry was replaced by the new node.
     Replaced { old: &'g Node<K, V> },
     /// The key was present and nothing was written; the caller's node is handed back.
-    Occupied { current: &'g Node<K, V>, rejected: Rejected<'g, K, V> },
+    Occupied {
+        current: &'g Node<K, V>,
+        rejected: Rejected<'g, K, V>,
+    },
 }
 
 /// A node that lost its insert. Its value goes back to the caller; its key is
@@ -145,9 +148,16 @@ impl<K, V> Drop for ClaimGuard<'_, '_, K, V> {
 }
 
 impl<K, V, S> RawMap<K, V, S> {
-    pub(crate) fn with_tuning(capacity: usize, hasher: S, tuning: Tuning) -> Result<Self, AllocFailure> {
+    pub(crate) fn with_tuning(
+        capacity: usize,
+        hasher: S,
+        tuning: Tuning,
+    ) -> Result<Self, AllocFailure> {
         let tuning = Tuning {
-            min_buckets: tuning.min_buckets.max(table::MIN_BUCKETS).next_power_of_two(),
+            min_buckets: tuning
+                .min_buckets
+                .max(table::MIN_BUCKETS)
+                .next_power_of_two(),
             chunk: tuning.chunk.max(1),
             help: tuning.help.max(1),
         };
@@ -310,7 +320,13 @@ where
     }
 
     /// Insert `node` (owned, unpublished) unless `replace` is false and the key exists.
-    fn insert_node<'g>(&'g self, hash: u64, node: Box<Node<K, V>>, replace: bool, guard: &'g Guard) -> Inserted<'g, K, V> {
+    fn insert_node<'g>(
+        &'g self,
+        hash: u64,
+        node: Box<Node<K, V>>,
+        replace: bool,
+        guard: &'g Guard,
+    ) -> Inserted<'g, K, V> {
         let mut rejected = Rejected {
             ptr: Shared::from(Box::into_raw(node) as *const Node<K, V>),
             published: false,
@@ -400,7 +416,12 @@ where
     /// The table is full (or a resize target over its limit): grow it, or help the
     /// resize in flight finish so that the target can grow. Returns where to continue.
     #[cold]
-    fn make_room<'g>(&'g self, table: Shared<'g, Table<K, V>>, hash: u64, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
+    fn make_room<'g>(
+        &'g self,
+        table: Shared<'g, Table<K, V>>,
+        hash: u64,
+        guard: &'g Guard,
+    ) -> Shared<'g, Table<K, V>> {
         // Acquire: pairs with the Release root swing (`finish`).
         let root = self.root.load(ord::ACQUIRE, guard);
         // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
@@ -482,11 +503,18 @@ where
         }
     }
 
-    pub(crate) fn try_insert<'g>(&'g self, key: K, value: V, guard: &'g Guard) -> Result<&'g V, (&'g V, V)> {
+    pub(crate) fn try_insert<'g>(
+        &'g self,
+        key: K,
+        value: V,
+        guard: &'g Guard,
+    ) -> Result<&'g V, (&'g V, V)> {
         let hash = self.hash(&key);
         match self.insert_node(hash, Node::boxed(key, value), false, guard) {
             Inserted::New(node) => Ok(&node.value),
-            Inserted::Occupied { current, rejected } => Err((&current.value, rejected.into_value())),
+            Inserted::Occupied { current, rejected } => {
+                Err((&current.value, rejected.into_value()))
+            }
             Inserted::Replaced { .. } => unreachable!("try_insert does not replace"),
         }
     }
@@ -511,12 +539,14 @@ where
     }
 
     /// Replaces the live entry of `key` with `make(current)`, retrying on races.
-    /// `make` returns `Err(e)` to stop without writing.
+    /// `make` returns `Err(e)` to stop without writing; a value whose CAS lost a
+    /// race is handed to `lost` (it was never visible to anyone).
     fn replace_with<'g, Q, E>(
         &'g self,
         key: &Q,
         guard: &'g Guard,
         mut make: impl FnMut(&'g Node<K, V>) -> Result<V, E>,
+        mut lost: impl FnMut(V),
     ) -> Result<(&'g Node<K, V>, &'g Node<K, V>), Option<E>>
     where
         Q: ?Sized + Hash + Equivalent<K>,
@@ -545,7 +575,13 @@ where
                     });
                     // Release: publishes the new node to readers' Acquire loads; Acquire on
                     // failure pairs with the writer that changed the slot.
-                    match hit.bucket.slots[hit.index].compare_exchange(hit.ptr, new, ord::ACQ_REL, ord::ACQUIRE, guard) {
+                    match hit.bucket.slots[hit.index].compare_exchange(
+                        hit.ptr,
+                        new,
+                        ord::ACQ_REL,
+                        ord::ACQUIRE,
+                        guard,
+                    ) {
                         Ok(published) => {
                             // SAFETY: unlinked by our CAS, retired once.
                             unsafe { Node::retire(hit.ptr.as_raw() as *mut Node<K, V>, guard) };
@@ -555,7 +591,7 @@ where
                         Err(e) => {
                             let Node { key, value } = *e.new.into_box();
                             spare_key = Some(key);
-                            drop(ManuallyDrop::into_inner(value));
+                            lost(ManuallyDrop::into_inner(value));
                         }
                     }
                 }
@@ -569,7 +605,7 @@ where
         K: Clone,
         F: Fn(&V) -> V,
     {
-        self.replace_with(key, guard, |n| Ok::<V, ()>(f(&n.value)))
+        self.replace_with(key, guard, |n| Ok::<V, ()>(f(&n.value)), drop)
             .ok()
             .map(|(_, new)| &*new.value)
     }
@@ -586,23 +622,36 @@ where
         K: Clone,
         V: PartialEq,
     {
-        let mut new = Some(new);
+        // Shared by `make` (takes the value) and `lost` (puts it back after a lost race).
+        let new = core::cell::Cell::new(Some(new));
         let mut seen: Option<&'g V> = None;
-        let result = self.replace_with(key, guard, |n| {
-            if *n.value == *expected {
-                Ok(new.take().expect("value is put back after a lost race"))
-            } else {
-                seen = Some(&n.value);
-                Err(())
-            }
-        });
+        let result = self.replace_with(
+            key,
+            guard,
+            |n| {
+                if *n.value == *expected {
+                    Ok(new
+                        .take()
+                        .expect("`lost` puts the value back before the next try"))
+                } else {
+                    seen = Some(&n.value);
+                    Err(())
+                }
+            },
+            |v| new.set(Some(v)),
+        );
         match result {
             Ok((old, _)) => Ok(&old.value),
-            Err(_) => Err((seen, new.expect("the rejected value is still here"))),
+            Err(_) => Err((seen, new.take().expect("not consumed: nothing was written"))),
         }
     }
 
-    pub(crate) fn remove_if<'g, Q, F>(&'g self, key: &Q, mut pred: F, guard: &'g Guard) -> Option<&'g Node<K, V>>
+    pub(crate) fn remove_if<'g, Q, F>(
+        &'g self,
+        key: &Q,
+        mut pred: F,
+        guard: &'g Guard,
+    ) -> Option<&'g Node<K, V>>
     where
         Q: ?Sized + Hash + Equivalent<K>,
         F: FnMut(&K, &V) -> bool,
@@ -644,7 +693,11 @@ where
 
     /// Starts a resize so that `additional` more entries fit without another one.
     pub(crate) fn try_reserve(&self, additional: usize, guard: &Guard) -> Result<(), AllocFailure> {
-        let want = self.len.sum().checked_add(additional).ok_or(AllocFailure::CapacityOverflow)?;
+        let want = self
+            .len
+            .sum()
+            .checked_add(additional)
+            .ok_or(AllocFailure::CapacityOverflow)?;
         let nbuckets = Table::<K, V>::buckets_for(want)?;
         // Acquire: pairs with the Release root swing (`finish`).
         let root = self.root.load(ord::ACQUIRE, guard);
@@ -666,7 +719,10 @@ where
 
     /// Starts a resize of the root to `nbuckets` (tests and loom models force resizes).
     pub(crate) fn begin_resize(&self, nbuckets: usize, guard: &Guard) -> Result<(), AllocFailure> {
-        let nbuckets = nbuckets.max(self.tuning.min_buckets).checked_next_power_of_two().ok_or(AllocFailure::CapacityOverflow)?;
+        let nbuckets = nbuckets
+            .max(self.tuning.min_buckets)
+            .checked_next_power_of_two()
+            .ok_or(AllocFailure::CapacityOverflow)?;
         // Acquire: pairs with the Release root swing (`finish`).
         let root = self.root.load(ord::ACQUIRE, guard);
         self.start_migration(root, nbuckets, guard)
@@ -691,7 +747,223 @@ where
 #[track_caller]
 pub(crate) fn alloc_panic(e: AllocFailure) -> ! {
     match e {
-        AllocFailure::CapacityOverflow => panic!("epochmap: capacity overflow (the requested size does not fit in memory)"),
-        AllocFailure::OutOfMemory(bytes) => panic!("epochmap: allocation of {bytes} bytes for the table failed"),
+        AllocFailure::CapacityOverflow => {
+            panic!("epochmap: capacity overflow (the requested size does not fit in memory)")
+        }
+        AllocFailure::OutOfMemory(bytes) => {
+            panic!("epochmap: allocation of {bytes} bytes for the table failed")
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize as Count, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    /// A hasher whose hash is the key itself: tests place keys in chosen buckets.
+    #[derive(Clone, Default)]
+    struct Identity;
+    struct IdentityHasher(u64);
+    impl core::hash::Hasher for IdentityHasher {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, _: &[u8]) {
+            unreachable!("only u64 keys")
+        }
+        fn write_u64(&mut self, n: u64) {
+            self.0 = n;
+        }
+    }
+    impl BuildHasher for Identity {
+        type Hasher = IdentityHasher;
+        fn build_hasher(&self) -> IdentityHasher {
+            IdentityHasher(0)
+        }
+    }
+
+    fn tiny() -> RawMap<u64, u64, Identity> {
+        RawMap::with_tuning(
+            0,
+            Identity,
+            Tuning {
+                min_buckets: 2,
+                chunk: 1,
+                help: 1,
+            },
+        )
+        .unwrap()
+    }
+
+    fn root_buckets<K, V, S>(m: &RawMap<K, V, S>, g: &Guard) -> usize {
+        // SAFETY (test): the root is live while `g` is pinned.
+        unsafe { m.root.load(ord::ACQUIRE, g).deref() }.nbuckets
+    }
+
+    #[test]
+    fn removed_slots_are_reused_by_other_keys_without_growth() {
+        let m = tiny();
+        let g = crossbeam_epoch::pin();
+        // Two buckets, 14 slots; keep 6 live and churn 10,000 distinct keys through.
+        for k in 0..6u64 {
+            m.insert(k << 60, k, &g);
+        }
+        for k in 6..10_006u64 {
+            // Odd keys: disjoint from the even setup keys.
+            let key = (k << 50) | 1;
+            m.insert(key, k, &g);
+            assert_eq!(
+                m.remove_if(&key, |_, _| true, &g).map(|n| *n.value),
+                Some(k)
+            );
+        }
+        assert_eq!(
+            root_buckets(&m, &g),
+            2,
+            "churn at a steady size must not grow the table"
+        );
+        assert_eq!(m.len(), 6);
+        for k in 0..6u64 {
+            assert_eq!(m.get(&(k << 60), &g).map(|n| *n.value), Some(k));
+        }
+    }
+
+    #[test]
+    fn keys_of_one_home_bucket_spill_and_stay_findable() {
+        let m = tiny();
+        let g = crossbeam_epoch::pin();
+        // All hashes < 2^63 home in bucket 0 of a 2-bucket table.
+        for k in 0..12u64 {
+            assert!(m.insert(k, k * 10, &g).is_none());
+        }
+        for k in 0..12u64 {
+            assert_eq!(m.get(&k, &g).map(|n| *n.value), Some(k * 10));
+        }
+    }
+
+    #[test]
+    fn migration_moves_every_entry_once_and_readers_follow_forwarding() {
+        let m = tiny();
+        let g = crossbeam_epoch::pin();
+        for k in 0..10u64 {
+            m.insert(k << 58, k, &g);
+        }
+        m.begin_resize(8, &g).unwrap();
+        // Mid-migration: everything is still readable, writes land in the new table.
+        for k in 0..10u64 {
+            assert_eq!(m.get(&(k << 58), &g).map(|n| *n.value), Some(k));
+        }
+        m.insert(99 << 50, 99, &g);
+        // Each write helps one bucket; a few writes finish the 2-bucket migration.
+        for k in 0..10u64 {
+            m.insert(k << 58, k + 100, &g);
+        }
+        assert_eq!(root_buckets(&m, &g), 8);
+        assert_eq!(m.stats.resizes_finished.load(SeqCst), 1);
+        let mut seen: Vec<u64> = m.iter(&g).map(|(k, _)| *k).collect();
+        seen.sort_unstable();
+        let mut want: Vec<u64> = (0..10u64).map(|k| k << 58).chain([99 << 50]).collect();
+        want.sort_unstable();
+        assert_eq!(seen, want);
+        assert_eq!(m.len(), 11);
+    }
+
+    #[test]
+    fn iteration_during_migration_yields_each_key_once() {
+        let m = tiny();
+        let g = crossbeam_epoch::pin();
+        for k in 0..12u64 {
+            m.insert(k.rotate_right(4), k, &g);
+        }
+        m.begin_resize(16, &g).unwrap();
+        let mut it = m.iter(&g);
+        let mut seen = Vec::new();
+        // Interleave iteration with writes that move buckets.
+        while let Some((k, _)) = it.next() {
+            seen.push(*k);
+            m.insert(1000 + seen.len() as u64, 0, &g);
+        }
+        let mut want: Vec<u64> = (0..12u64).map(|k| k.rotate_right(4)).collect();
+        want.sort_unstable();
+        let mut old: Vec<u64> = seen.iter().copied().filter(|k| want.contains(k)).collect();
+        old.sort_unstable();
+        assert_eq!(old, want, "every key present throughout, exactly once");
+        let mut dedup = seen.clone();
+        dedup.sort_unstable();
+        dedup.dedup();
+        assert_eq!(dedup.len(), seen.len(), "no key twice");
+    }
+
+    #[test]
+    fn shrinks_when_mostly_empty() {
+        let m = RawMap::<u64, u64, _>::with_tuning(
+            0,
+            ahash::RandomState::with_seeds(1, 2, 3, 4),
+            Tuning::default(),
+        )
+        .unwrap();
+        let g = crossbeam_epoch::pin();
+        for k in 0..100_000u64 {
+            m.insert(k, k, &g);
+        }
+        let big = root_buckets(&m, &g);
+        for k in 0..99_900u64 {
+            m.remove_if(&k, |_, _| true, &g);
+        }
+        // Writes help the shrink along.
+        for k in 99_900..100_000u64 {
+            m.insert(k, k + 1, &g);
+        }
+        let small = root_buckets(&m, &g);
+        assert!(small < big, "table should shrink: {big} -> {small}");
+        assert_eq!(m.len(), 100);
+        for k in 99_900..100_000u64 {
+            assert_eq!(m.get(&k, &g).map(|n| *n.value), Some(k + 1));
+        }
+    }
+
+    struct Counted(Arc<Count>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    #[test]
+    fn dropping_a_map_mid_migration_drops_each_value_once() {
+        let drops = Arc::new(Count::new(0));
+        {
+            let m = RawMap::<u64, Counted, Identity>::with_tuning(
+                0,
+                Identity,
+                Tuning {
+                    min_buckets: 2,
+                    chunk: 1,
+                    help: 1,
+                },
+            )
+            .unwrap();
+            let g = crossbeam_epoch::pin();
+            for k in 0..10u64 {
+                m.insert(k << 59, Counted(drops.clone()), &g);
+            }
+            m.begin_resize(8, &g).unwrap();
+            // One write: one bucket migrated (frozen + copied), the other not yet.
+            m.insert(1, Counted(drops.clone()), &g);
+            drop(g);
+        }
+        assert_eq!(drops.load(SeqCst), 11);
+    }
+
+    #[test]
+    fn table_layout_puts_buckets_after_a_64_byte_header() {
+        assert_eq!(core::mem::size_of::<Table<u64, u64>>(), 64);
+        assert_eq!(Table::<u64, u64>::buckets_for(0).unwrap(), 2);
+        assert_eq!(Table::<u64, u64>::capacity_of(2), 12);
+        assert!(Table::<u64, u64>::buckets_for(usize::MAX).is_err());
+        let n = Table::<u64, u64>::buckets_for(1000).unwrap();
+        assert!(Table::<u64, u64>::capacity_of(n) >= 1000);
     }
 }

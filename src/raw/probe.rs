@@ -14,7 +14,7 @@
 //!   whether migration has sealed part of it. It also kills stale migration
 //!   claims of the key (see `docs/design.md`, "late copiers").
 
-use super::bucket::{match_empty, match_tag, readable, state, tag_of, Bucket, State, SLOTS};
+use super::bucket::{match_empty, match_tag, readable_node, state, tag_of, Bucket, State, SLOTS};
 use super::node::Node;
 use super::table::Table;
 use crate::sync::{ord, Guard, Shared};
@@ -48,15 +48,21 @@ pub(crate) enum Scan<'g, K, V> {
 
 impl<K, V> Table<K, V> {
     /// Finds a readable entry for `key`. The read path: loads only.
-    #[inline]
-    pub(crate) fn lookup<'g, Q>(&'g self, hash: u64, key: &Q, guard: &'g Guard) -> Option<&'g Node<K, V>>
+    #[inline(always)]
+    pub(crate) fn lookup<'g, Q>(
+        &'g self,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+    ) -> Option<&'g Node<K, V>>
     where
         Q: ?Sized + Equivalent<K>,
     {
         let tag = tag_of(hash);
-        let home = self.home(hash);
-        for dist in 0..self.nbuckets {
-            let bucket = self.bucket(home + dist);
+        let mut index = self.home(hash);
+        let mut remaining = self.nbuckets;
+        loop {
+            let bucket = self.bucket(index);
             // Acquire: pairs with the Release tag-word CAS of `claim`, so a tag seen here
             // comes with the claim that wrote it.
             let word = bucket.tags.load(ord::ACQUIRE);
@@ -64,20 +70,18 @@ impl<K, V> Table<K, V> {
                 // Acquire: pairs with the Release CAS that published this node (commit,
                 // replace or copy commit), making the node's key and value visible.
                 let p = bucket.slots[i].load(ord::ACQUIRE, guard);
-                if readable(p) {
-                    // SAFETY: a readable slot points to a node that is freed only
-                    // through `defer` after being unlinked, and `guard` is pinned.
-                    let node = unsafe { p.deref() };
+                if let Some(node) = readable_node(p) {
                     if key.equivalent(&node.key) {
                         return Some(node);
                     }
                 }
             }
-            if match_empty(word).any() {
+            remaining -= 1;
+            if match_empty(word).any() || remaining == 0 {
                 return None;
             }
+            index += 1;
         }
-        None
     }
 
     /// The writer's scan of `key`'s region. Kills stale COPY claims of the key.
@@ -148,7 +152,13 @@ impl<K, V> Table<K, V> {
     }
 
     /// The first reusable slot of a bucket: a tombstone, else an EMPTY slot.
-    fn free_slot<'g>(&'g self, bucket: &'g Bucket<K, V>, word: u64, dist: usize, guard: &'g Guard) -> Option<Free<'g, K, V>> {
+    fn free_slot<'g>(
+        &'g self,
+        bucket: &'g Bucket<K, V>,
+        word: u64,
+        dist: usize,
+        guard: &'g Guard,
+    ) -> Option<Free<'g, K, V>> {
         for i in 0..SLOTS {
             if (word >> (8 * i)) as u8 == 0 {
                 continue;

@@ -63,6 +63,8 @@ pub(crate) struct Aux {
 pub(crate) struct Table<K, V> {
     pub(crate) shift: u32,
     pub(crate) nbuckets: usize,
+    /// `nbuckets - 1`, kept so the hot path needs no arithmetic.
+    pub(crate) mask: usize,
     /// Buckets per migration chunk.
     pub(crate) chunk: usize,
     /// The table this one is migrating into; null while it is not resizing.
@@ -114,18 +116,22 @@ impl<K, V> Table<K, V> {
         if raw.is_null() {
             return Err(AllocFailure::OutOfMemory(layout.size()));
         }
+        advise_huge_pages(raw, layout.size());
         let chunk = chunk.clamp(1, nbuckets);
         let nchunks = nbuckets.div_ceil(chunk);
         let used_stripes = (parallelism() * 2).min(nbuckets / 8).max(1);
         let header = Table::<K, V> {
             shift: 64 - nbuckets.trailing_zeros(),
             nbuckets,
+            mask: nbuckets - 1,
             chunk,
             next: Atomic::null(),
             aux: Box::new(Aux {
                 cursor: CachePadded::new(AtomicUsize::new(0)),
                 chunks_done: CachePadded::new(AtomicUsize::new(0)),
-                done_bits: (0..nchunks.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+                done_bits: (0..nchunks.div_ceil(64))
+                    .map(|_| AtomicU64::new(0))
+                    .collect(),
                 used: Striped::new(used_stripes),
             }),
             _marker: core::marker::PhantomData,
@@ -145,14 +151,15 @@ impl<K, V> Table<K, V> {
     #[inline(always)]
     fn bucket_ptr(this: *const Self, i: usize) -> *mut Bucket<K, V> {
         // The bucket array starts right after the 64-byte header.
-        (this as *mut u8).wrapping_add(core::mem::size_of::<Self>() + i * core::mem::size_of::<Bucket<K, V>>())
+        (this as *mut u8)
+            .wrapping_add(core::mem::size_of::<Self>() + i * core::mem::size_of::<Bucket<K, V>>())
             as *mut Bucket<K, V>
     }
 
     /// Bucket `i & (nbuckets - 1)`.
     #[inline(always)]
     pub(crate) fn bucket(&self, i: usize) -> &Bucket<K, V> {
-        let i = i & (self.nbuckets - 1);
+        let i = i & self.mask;
         // SAFETY: `i < nbuckets`, the allocation holds `nbuckets` initialised
         // buckets after the header, and they live as long as the header.
         unsafe { &*Self::bucket_ptr(self, i) }
@@ -183,6 +190,29 @@ impl<K, V> Table<K, V> {
         self.aux.chunks_done.load(ord::ACQUIRE) == self.nchunks()
     }
 }
+
+/// Asks Linux to back the 2 MiB-aligned interior of a large table with
+/// transparent huge pages (a lookup in a table far bigger than the TLB's reach
+/// otherwise pays a page walk on top of the cache miss). The memory still comes
+/// from the global allocator, zeroed lazily; only its page size changes. A
+/// refusal (THP disabled) is harmless, so the result is ignored.
+#[cfg(all(target_os = "linux", not(loom), not(miri)))]
+fn advise_huge_pages(raw: *mut u8, size: usize) {
+    const HUGE: usize = 2 << 20;
+    if size < 2 * HUGE {
+        return;
+    }
+    let start = (raw as usize).next_multiple_of(HUGE);
+    let end = (raw as usize + size) / HUGE * HUGE;
+    if end > start {
+        // SAFETY: `[start, end)` lies inside the allocation we own; MADV_HUGEPAGE only
+        // changes how the kernel backs these pages, never their contents.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    }
+}
+
+#[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
+fn advise_huge_pages(_raw: *mut u8, _size: usize) {}
 
 impl<K, V> Table<K, V> {
     /// Frees a table block (header allocations and buckets; not the nodes, which
