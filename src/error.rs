@@ -5,6 +5,7 @@ use core::fmt;
 /// Returned by [`try_insert`](crate::HashMapRef::try_insert) when the key is
 /// already present: the value found in the map and the value that was not
 /// inserted.
+#[derive(PartialEq, Eq)]
 pub struct OccupiedError<'g, V> {
     /// The value present in the map.
     pub current: &'g V,
@@ -32,6 +33,7 @@ impl<V: fmt::Debug> std::error::Error for OccupiedError<'_, V> {}
 /// Returned by [`compare_exchange`](crate::HashMapRef::compare_exchange) when
 /// nothing was replaced: what the map held instead (`None` if the key was
 /// absent) and the new value, handed back for a retry.
+#[derive(PartialEq, Eq)]
 pub struct CompareExchangeError<'g, V> {
     /// The value present in the map, or `None` if the key is absent.
     pub current: Option<&'g V>,

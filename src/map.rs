@@ -49,7 +49,10 @@ unsafe impl<K: Send + Sync, V: Send + Sync, S: Sync> Sync for HashMap<K, V, S> {
 
 #[track_caller]
 fn new_raw<K, V, S>(capacity: usize, hasher: S, tuning: Tuning) -> RawMap<K, V, S> {
-    RawMap::with_tuning(capacity, hasher, tuning).unwrap_or_else(|e| alloc_panic(e))
+    match RawMap::with_tuning(capacity, hasher, tuning) {
+        Ok(raw) => raw,
+        Err(e) => alloc_panic(e),
+    }
 }
 
 #[cold]
@@ -1025,9 +1028,4 @@ where
             self.raw.insert(k, v, &guard);
         }
     }
-}
-
-#[cfg(test)]
-pub(crate) fn raw_of<K, V, S>(map: &HashMap<K, V, S>) -> &RawMap<K, V, S> {
-    &map.raw
 }

@@ -76,7 +76,7 @@ fn run<S: BuildHasher + Clone>(map: HashMap<u16, u32, S>, seed: u64, steps: u32,
             50..=54 => {
                 let got = m
                     .try_insert(k, step)
-                    .map(|v| *v)
+                    .copied()
                     .map_err(|e| (*e.current, e.not_inserted));
                 let want = match model.get(&k) {
                     Some(v) => Err((*v, step)),
@@ -111,7 +111,7 @@ fn run<S: BuildHasher + Clone>(map: HashMap<u16, u32, S>, seed: u64, steps: u32,
                 };
                 let got = m
                     .compare_exchange(&k, &guess, step)
-                    .map(|v| *v)
+                    .copied()
                     .map_err(|e| (e.current.copied(), e.new));
                 let want = match model.get(&k).copied() {
                     Some(v) if v == guess => {

@@ -31,6 +31,9 @@ use super::probe::Free;
 use super::table::Table;
 use crate::sync::{fence, ord, Atomic, Guard, Shared};
 
+/// The old-table slot a COPY claim copies from, and the frozen pointer it must still hold.
+pub(crate) type CopySource<'a, 'g, K, V> = (&'a Atomic<Node<K, V>>, Shared<'g, Node<K, V>>);
+
 /// Outcome of trying to claim a free slot.
 pub(crate) enum Claim {
     Claimed,
@@ -148,7 +151,7 @@ impl<K, V> Table<K, V> {
         hash: u64,
         key: &K,
         own: &Free<'g, K, V>,
-        source: Option<(&Atomic<Node<K, V>>, Shared<'g, Node<K, V>>)>,
+        source: Option<CopySource<'_, 'g, K, V>>,
         guard: &'g Guard,
     ) -> Verdict
     where

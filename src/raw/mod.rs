@@ -73,6 +73,9 @@ pub(crate) struct RawMap<K, V, S> {
     pub(crate) stats: Stats,
 }
 
+/// The node a replacement unlinked and the node it published.
+type Replaced<'g, K, V> = (&'g Node<K, V>, &'g Node<K, V>);
+
 /// What an insert found.
 pub(crate) enum Inserted<'g, K, V> {
     /// The key was absent; this is the new entry.
@@ -547,7 +550,7 @@ where
         guard: &'g Guard,
         mut make: impl FnMut(&'g Node<K, V>) -> Result<V, E>,
         mut lost: impl FnMut(V),
-    ) -> Result<(&'g Node<K, V>, &'g Node<K, V>), Option<E>>
+    ) -> Result<Replaced<'g, K, V>, Option<E>>
     where
         Q: ?Sized + Hash + Equivalent<K>,
         K: Clone,
@@ -878,10 +881,9 @@ mod tests {
             m.insert(k.rotate_right(4), k, &g);
         }
         m.begin_resize(16, &g).unwrap();
-        let mut it = m.iter(&g);
         let mut seen = Vec::new();
         // Interleave iteration with writes that move buckets.
-        while let Some((k, _)) = it.next() {
+        for (k, _) in m.iter(&g) {
             seen.push(*k);
             m.insert(1000 + seen.len() as u64, 0, &g);
         }
