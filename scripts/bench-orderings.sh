@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# What the map's own orderings buy over making every atomic SeqCst.
+#
+# Runs the `map/` group of the fences bench twice:
+#   1. the normal build, saved as criterion baseline `acqrel`;
+#   2. a build with RUSTFLAGS="--cfg epochmap_seqcst" (src/sync.rs then maps
+#      every ordering the map uses to SeqCst), in its own target dir so the
+#      two builds do not invalidate each other, saved as baseline `seqcst`;
+# and prints the two side by side (examples/compare_baselines.rs).
+#
+# Both baselines go into one criterion tree ($CRITERION_HOME, default
+# <target>/criterion) so the comparison can read them together.
+#
+# Environment: CARGO_TARGET_DIR (default target) for the normal build;
+# SEQCST_TARGET_DIR (default $CARGO_TARGET_DIR-seqcst, or target/seqcst)
+# for the SeqCst build. Extra arguments are passed to criterion, e.g.
+#   bash scripts/bench-orderings.sh --measurement-time 3
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+acqrel_dir="${CARGO_TARGET_DIR:-target}"
+if [[ -n ${SEQCST_TARGET_DIR:-} ]]; then
+    seqcst_dir=$SEQCST_TARGET_DIR
+elif [[ -n ${CARGO_TARGET_DIR:-} ]]; then
+    seqcst_dir="$CARGO_TARGET_DIR-seqcst"
+else
+    seqcst_dir=target/seqcst
+fi
+mkdir -p "$acqrel_dir"
+export CRITERION_HOME="${CRITERION_HOME:-$(cd "$acqrel_dir" && pwd)/criterion}"
+
+echo "== map/ with the map's orderings (baseline acqrel, target $acqrel_dir)"
+CARGO_TARGET_DIR="$acqrel_dir" \
+    cargo bench --bench fences -- map/ --noplot --save-baseline acqrel "$@"
+
+echo "== map/ with every atomic SeqCst (baseline seqcst, target $seqcst_dir)"
+CARGO_TARGET_DIR="$seqcst_dir" RUSTFLAGS="${RUSTFLAGS:-} --cfg epochmap_seqcst" \
+    cargo bench --bench fences -- map/ --noplot --save-baseline seqcst "$@"
+
+echo "== per-operation medians, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //')"
+CARGO_TARGET_DIR="$acqrel_dir" \
+    cargo run --quiet --profile bench --example compare_baselines -- \
+    --dir "$CRITERION_HOME" --filter map/ acqrel seqcst
