@@ -22,6 +22,10 @@
 //! pointer CAS (before it for EMPTY slots, after it for reused ones), and
 //! every match is confirmed by comparing the key in the node.
 //!
+//! Byte 7 of the tag word holds one hint bit, [`TOMBSTONE_HINT`]: set when a
+//! slot of the bucket becomes a tombstone, so an insert looking for a slot to
+//! reuse loads the pointers only of buckets that may hold one.
+//!
 //! Slot pointer states (crossbeam tag bits; nodes are 8-aligned):
 //!
 //! | pointer | tag | state | meaning |
@@ -100,7 +104,23 @@ pub(crate) struct Bucket<K, V> {
     pub(crate) slots: [Atomic<Node<K, V>>; SLOTS],
 }
 
+/// Tag-word bit (in the unused byte 7): "a slot here may be a tombstone".
+/// Never cleared within a table; a stale read only costs a reuse opportunity.
+pub(crate) const TOMBSTONE_HINT: u64 = 1 << 56;
+
 impl<K, V> Bucket<K, V> {
+    /// Records that a slot of this bucket just became a tombstone.
+    #[inline]
+    pub(crate) fn note_tombstone(&self) {
+        // Relaxed: a hint for `free_slot`; correctness never depends on seeing it
+        // (a missed hint means an EMPTY slot is used instead of the tombstone).
+        if self.tags.load(crate::sync::ord::RELAXED) & TOMBSTONE_HINT == 0 {
+            // Relaxed: as above; no data is published through the hint.
+            self.tags
+                .fetch_or(TOMBSTONE_HINT, crate::sync::ord::RELAXED);
+        }
+    }
+
     /// An all-EMPTY bucket (used where memory cannot be zero-initialised, i.e. under loom).
     #[cfg_attr(not(loom), allow(dead_code))]
     pub(crate) fn new() -> Self {
@@ -160,6 +180,12 @@ impl Iterator for SlotMask {
 pub(crate) fn match_tag(word: u64, tag: u8) -> SlotMask {
     let x = word ^ (LO * tag as u64);
     SlotMask(x.wrapping_sub(LO) & !x & HI)
+}
+
+/// Slots whose tag byte is not EMPTY (exact).
+#[inline(always)]
+pub(crate) fn match_used(word: u64) -> SlotMask {
+    SlotMask(word & HI)
 }
 
 /// Slots whose tag byte is EMPTY (exact: every used tag has its high bit set).

@@ -196,13 +196,18 @@ impl<K, V> Table<K, V> {
                         // A later claim of the same key loses: kill it. Its owner's commit
                         // CAS then fails. AcqRel: Release pairs with the owner's Acquire
                         // failure load; failure means the claim already changed.
-                        let _ = bucket.slots[i].compare_exchange(
-                            p,
-                            Shared::null().with_tag(TAG_TOMBSTONE),
-                            ord::ACQ_REL,
-                            ord::ACQUIRE,
-                            guard,
-                        );
+                        if bucket.slots[i]
+                            .compare_exchange(
+                                p,
+                                Shared::null().with_tag(TAG_TOMBSTONE),
+                                ord::ACQ_REL,
+                                ord::ACQUIRE,
+                                guard,
+                            )
+                            .is_ok()
+                        {
+                            bucket.note_tombstone();
+                        }
                     }
                 }
             }
@@ -248,12 +253,17 @@ impl<K, V> Table<K, V> {
         #[cfg(loom)]
         crate::sync::yield_to_others();
         // AcqRel: Release pairs with the Acquire loads of claimers that reuse the tombstone.
-        let _ = own.bucket.slots[own.index].compare_exchange(
-            claim,
-            Shared::null().with_tag(TAG_TOMBSTONE),
-            ord::ACQ_REL,
-            ord::ACQUIRE,
-            guard,
-        );
+        if own.bucket.slots[own.index]
+            .compare_exchange(
+                claim,
+                Shared::null().with_tag(TAG_TOMBSTONE),
+                ord::ACQ_REL,
+                ord::ACQUIRE,
+                guard,
+            )
+            .is_ok()
+        {
+            own.bucket.note_tombstone();
+        }
     }
 }

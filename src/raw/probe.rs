@@ -14,7 +14,10 @@
 //!   whether migration has sealed part of it. It also kills stale migration
 //!   claims of the key (see `docs/design.md`, "late copiers").
 
-use super::bucket::{match_empty, match_tag, readable_node, state, tag_of, Bucket, State, SLOTS};
+use super::bucket::{
+    match_empty, match_tag, match_used, readable_node, state, tag_of, Bucket, State, SLOTS,
+    TOMBSTONE_HINT,
+};
 use super::node::Node;
 use super::table::Table;
 use crate::sync::{ord, Guard, Shared};
@@ -125,13 +128,18 @@ impl<K, V> Table<K, V> {
                                 // already gone.
                                 // AcqRel: pairs with the copier's Acquire failure load in
                                 // `commit`; Acquire on failure: nothing is read from it.
-                                let _ = bucket.slots[i].compare_exchange(
-                                    p,
-                                    Shared::null().with_tag(super::bucket::TAG_TOMBSTONE),
-                                    ord::ACQ_REL,
-                                    ord::ACQUIRE,
-                                    guard,
-                                );
+                                if bucket.slots[i]
+                                    .compare_exchange(
+                                        p,
+                                        Shared::null().with_tag(super::bucket::TAG_TOMBSTONE),
+                                        ord::ACQ_REL,
+                                        ord::ACQUIRE,
+                                        guard,
+                                    )
+                                    .is_ok()
+                                {
+                                    bucket.note_tombstone();
+                                }
                             }
                         }
                     }
@@ -159,19 +167,18 @@ impl<K, V> Table<K, V> {
         dist: usize,
         guard: &'g Guard,
     ) -> Option<Free<'g, K, V>> {
-        for i in 0..SLOTS {
-            if (word >> (8 * i)) as u8 == 0 {
-                continue;
-            }
-            // Acquire: pairs with the Release CAS that wrote the tombstone.
-            let p = bucket.slots[i].load(ord::ACQUIRE, guard);
-            if state(p) == State::Tombstone {
-                return Some(Free {
-                    bucket,
-                    index: i,
-                    pos: dist * SLOTS + i,
-                    empty: false,
-                });
+        if word & TOMBSTONE_HINT != 0 {
+            for i in match_used(word) {
+                // Acquire: pairs with the Release CAS that wrote the tombstone.
+                let p = bucket.slots[i].load(ord::ACQUIRE, guard);
+                if state(p) == State::Tombstone {
+                    return Some(Free {
+                        bucket,
+                        index: i,
+                        pos: dist * SLOTS + i,
+                        empty: false,
+                    });
+                }
             }
         }
         match_empty(word).next().map(|i| Free {
