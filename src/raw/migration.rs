@@ -103,6 +103,11 @@ where
             }
             self.migrate_chunk(table, next, c, guard);
         }
+        if table.migration_complete() {
+            // Normally the thread that counted the last chunk has swung the root
+            // already; if it stalled before doing so, anyone may (the CAS succeeds once).
+            self.finish(table, next, guard);
+        }
     }
 
     fn migrate_chunk<'g>(
@@ -131,7 +136,8 @@ where
         }
     }
 
-    /// Swings the root from `table` to `next` and retires `table`.
+    /// Swings the root from `table` to `next` and retires `table`. Idempotent: the
+    /// root CAS succeeds for exactly one caller, which alone retires `table`.
     fn finish<'g>(&'g self, table: &'g Table<K, V>, next: &'g Table<K, V>, guard: &'g Guard) {
         // SeqCst fence: writers that reach `next` through the root (without sealing
         // anything themselves) must see any COPY claim a late copier stored before that

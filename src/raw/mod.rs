@@ -15,10 +15,13 @@
 
 pub(crate) mod bucket;
 mod claim;
+pub(crate) mod compute;
+pub(crate) mod exclusive;
 mod iter;
 mod migration;
 mod node;
 mod probe;
+pub(crate) mod snapshot;
 mod table;
 
 pub(crate) use iter::RawIter;
@@ -703,6 +706,12 @@ where
     }
 
     /// Starts a resize so that `additional` more entries fit without another one.
+    ///
+    /// If a resize to a table that is too small is already in flight (a shrink,
+    /// say), this call helps it to the end first and then starts its own: the
+    /// one operation that may migrate a whole table, because the caller asked
+    /// for the room explicitly. Still lock-free: chunks held by stalled threads
+    /// are handed out again.
     pub(crate) fn try_reserve(&self, additional: usize, guard: &Guard) -> Result<(), AllocFailure> {
         let want = self
             .len
@@ -710,22 +719,31 @@ where
             .checked_add(additional)
             .ok_or(AllocFailure::CapacityOverflow)?;
         let nbuckets = Table::<K, V>::buckets_for(want)?;
-        // Acquire: pairs with the Release root swing (`finish`).
-        let root = self.root.load(ord::ACQUIRE, guard);
-        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
-        let r = unsafe { root.deref() };
-        // Acquire: pairs with the Release CAS linking `next`.
-        let next = r.next.load(ord::ACQUIRE, guard);
-        if next.is_null() {
-            if nbuckets > r.nbuckets {
-                self.start_migration(root, nbuckets, guard)?;
-                self.help_root(guard);
+        loop {
+            // Acquire: pairs with the Release root swing (`finish`).
+            let root = self.root.load(ord::ACQUIRE, guard);
+            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+            let r = unsafe { root.deref() };
+            // Acquire: pairs with the Release CAS linking `next`.
+            let next = r.next.load(ord::ACQUIRE, guard);
+            if next.is_null() {
+                if nbuckets > r.nbuckets {
+                    self.start_migration(root, nbuckets, guard)?;
+                    self.help_root(guard);
+                }
+                return Ok(());
             }
-        } else {
-            // A resize is in flight; help it, the next insert over the limit grows again.
-            self.help_root(guard);
+            // SAFETY: as above.
+            let n = unsafe { next.deref() };
+            if n.nbuckets >= nbuckets {
+                self.help_migrate(r, n, guard);
+                return Ok(());
+            }
+            // The resize in flight is too small: finish it, then start ours.
+            while !r.migration_complete() {
+                self.help_migrate(r, n, guard);
+            }
         }
-        Ok(())
     }
 
     /// Starts a resize of the root to `nbuckets` (tests and loom models force resizes).
