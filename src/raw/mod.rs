@@ -80,6 +80,14 @@ pub(crate) struct RawMap<K, V, S> {
     pub(crate) stats: Stats,
 }
 
+// SAFETY: the map owns its keys and values (moving it moves them, like a
+// `std` map); its tables hold only atomics and pointers to owned nodes; `S` is
+// owned. So it may move to another thread when `K`, `V` and `S` may.
+unsafe impl<K: Send, V: Send, S: Send> Send for RawMap<K, V, S> {}
+// SAFETY: through `&RawMap` threads read `&K`/`&V` concurrently (Sync),
+// insert values that other threads drop later (Send), and share the hasher (Sync).
+unsafe impl<K: Send + Sync, V: Send + Sync, S: Sync> Sync for RawMap<K, V, S> {}
+
 /// The node a replacement unlinked and the node it published.
 type Replaced<'g, K, V> = (&'g Node<K, V>, &'g Node<K, V>);
 
