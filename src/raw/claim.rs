@@ -12,12 +12,18 @@
 //!    place the map needs store→load order: two claimers each store their
 //!    claim and then load the other's slot (Dekker); with the fences at least
 //!    one of them sees the other.
-//! 3. **Resolve**: a live entry of the key elsewhere, or a claim of the key
-//!    at an earlier probe position, means this claim retracts; a claim of the
-//!    key at a later position is killed (CAS to tombstone). A COPY claim also
-//!    retracts when its source slot in the old table is no longer frozen.
+//! 3. **Resolve**: a live entry of the key elsewhere means this claim
+//!    retracts. A claim of the key at a later position is killed (CAS to
+//!    tombstone); if that CAS fails because the claim was committed meanwhile,
+//!    the key exists and this claim retracts. A claim at an earlier position
+//!    wins: this claim retracts and *helps* it (resolves and commits it on its
+//!    owner's behalf), so no insert ever waits for a suspended thread. A COPY
+//!    claim also retracts when its source slot in the old table is no longer
+//!    frozen.
 //! 4. **Commit** with a `Release` CAS that clears the tag bit. It fails if the
-//!    claim was killed or sealed by migration; the operation then retries.
+//!    claim was killed or sealed by migration; the operation then retries. An
+//!    owner whose claim was committed by a helper finds its node live and
+//!    counts that as its own commit.
 //!
 //! The earliest claim of a key always wins unless a live entry exists, so
 //! some insert always completes (lock-freedom), and at most one live entry of
@@ -26,6 +32,7 @@
 use super::bucket::{
     match_empty, match_tag, state, tag_byte, tag_of, with_tag_byte, State, TAG_TOMBSTONE,
 };
+use super::bucket::{readable, SLOTS};
 use super::node::Node;
 use super::probe::Free;
 use super::table::Table;
@@ -44,14 +51,17 @@ pub(crate) enum Claim {
 }
 
 /// What the re-scan after a claim decided.
-pub(crate) enum Verdict {
+pub(crate) enum Verdict<'g, K, V> {
     Commit,
     /// A live entry of the key exists elsewhere.
     Exists,
-    /// An earlier claim of the key, or a stale copy: try again from the scan.
+    /// A stale copy (the source is no longer frozen): try again from the scan.
     Retry,
     /// The region is being migrated.
     Moved,
+    /// An earlier claim of the key: complete it on its owner's behalf
+    /// ([`Table::help_claim`]) rather than wait for its owner.
+    Help(Free<'g, K, V>, Shared<'g, Node<K, V>>),
 }
 
 impl<K, V> Table<K, V> {
@@ -153,7 +163,7 @@ impl<K, V> Table<K, V> {
         own: &Free<'g, K, V>,
         source: Option<CopySource<'_, 'g, K, V>>,
         guard: &'g Guard,
-    ) -> Verdict
+    ) -> Verdict<'g, K, V>
     where
         K: Eq,
     {
@@ -188,25 +198,52 @@ impl<K, V> Table<K, V> {
                 if node.key != *key {
                     continue;
                 }
+                let pos = dist * SLOTS + i;
                 match st {
                     State::Live => return Verdict::Exists,
                     State::Frozen => return Verdict::Moved,
-                    _ if dist * super::bucket::SLOTS + i < own.pos => return Verdict::Retry,
+                    // An insert claim seen by a copy: inserts of this key happen only after its
+                    // old region is sealed, so this copy is stale (the source check ends it).
+                    State::Pending if source.is_some() => return Verdict::Retry,
+                    // A claim of the same kind at an earlier position wins: help it along
+                    // instead of waiting for its owner (lock-freedom).
+                    State::Pending | State::Copy
+                        if pos < own.pos && (st == State::Copy) == source.is_some() =>
+                    {
+                        let earlier = Free {
+                            bucket,
+                            index: i,
+                            pos,
+                            empty: false,
+                        };
+                        return Verdict::Help(earlier, p);
+                    }
                     _ => {
-                        // A later claim of the same key loses: kill it. Its owner's commit
-                        // CAS then fails. AcqRel: Release pairs with the owner's Acquire
-                        // failure load; failure means the claim already changed.
-                        if bucket.slots[i]
-                            .compare_exchange(
-                                p,
-                                Shared::null().with_tag(TAG_TOMBSTONE),
-                                ord::ACQ_REL,
-                                ord::ACQUIRE,
-                                guard,
-                            )
-                            .is_ok()
-                        {
-                            bucket.note_tombstone();
+                        // A later claim, or a stale COPY seen by an insert: kill it; its
+                        // owner's commit then fails. AcqRel: Release pairs with the owner's
+                        // Acquire failure load; Acquire on failure: see what won instead.
+                        match bucket.slots[i].compare_exchange(
+                            p,
+                            Shared::null().with_tag(TAG_TOMBSTONE),
+                            ord::ACQ_REL,
+                            ord::ACQUIRE,
+                            guard,
+                        ) {
+                            Ok(_) => bucket.note_tombstone(),
+                            Err(e) => {
+                                // The claim was committed (by its owner or a helper) before
+                                // we could kill it: the key exists, we must not commit.
+                                let now = e.current;
+                                if state(now) == State::Moved {
+                                    return Verdict::Moved;
+                                }
+                                if readable(now) {
+                                    // SAFETY: as above.
+                                    if unsafe { now.deref() }.key == *key {
+                                        return Verdict::Exists;
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -226,7 +263,37 @@ impl<K, V> Table<K, V> {
         Verdict::Commit
     }
 
-    /// Step 4: publish the claimed node. Returns false if the claim was killed or sealed.
+    /// Completes an earlier claim of the key on its owner's behalf: resolves it as
+    /// its owner would (after our own fence) and commits it if it wins. Each step
+    /// moves to a strictly earlier claim, so this ends.
+    pub(crate) fn help_claim<'g>(
+        &'g self,
+        hash: u64,
+        key: &K,
+        mut target: Free<'g, K, V>,
+        mut claim: Shared<'g, Node<K, V>>,
+        source: Option<CopySource<'_, 'g, K, V>>,
+        guard: &'g Guard,
+    ) where
+        K: Eq,
+    {
+        loop {
+            match self.resolve(hash, key, &target, source, guard) {
+                Verdict::Commit => {
+                    self.commit(&target, claim, guard);
+                    return;
+                }
+                Verdict::Help(earlier, p) => {
+                    target = earlier;
+                    claim = p;
+                }
+                Verdict::Exists | Verdict::Retry | Verdict::Moved => return,
+            }
+        }
+    }
+
+    /// Step 4: publish the claimed node. True if it is now live (committed by us or
+    /// by a helper), false if the claim was killed or sealed.
     pub(crate) fn commit<'g>(
         &'g self,
         own: &Free<'g, K, V>,
@@ -235,35 +302,46 @@ impl<K, V> Table<K, V> {
     ) -> bool {
         // Release: publishes the node to readers' Acquire slot loads (`lookup`), pairing
         // with them; Acquire on failure: pairs with the killer's/sealer's Release CAS.
-        own.bucket.slots[own.index]
-            .compare_exchange(claim, claim.with_tag(0), ord::ACQ_REL, ord::ACQUIRE, guard)
-            .is_ok()
+        match own.bucket.slots[own.index].compare_exchange(
+            claim,
+            claim.with_tag(0),
+            ord::ACQ_REL,
+            ord::ACQUIRE,
+            guard,
+        ) {
+            Ok(_) => true,
+            Err(e) => e.current == claim.with_tag(0),
+        }
     }
 
-    /// Withdraws a claim (it becomes a reusable tombstone). Failure means it was
-    /// already killed or sealed, which is just as good.
+    /// Withdraws a claim (it becomes a reusable tombstone). Returns true if the
+    /// claim cannot be withdrawn because a helper already committed it: the node
+    /// is live and belongs to the table. (Killed or sealed: false, as good as
+    /// withdrawn.)
     pub(crate) fn retract<'g>(
         &'g self,
         own: &Free<'g, K, V>,
         claim: Shared<'g, Node<K, V>>,
         guard: &'g Guard,
-    ) {
-        // A retracting writer retries, possibly waiting for an earlier claim of its key to
-        // be committed: under loom, let the model run the other threads first.
+    ) -> bool {
+        // A retracting writer retries from its scan: under loom, let the model run the
+        // other threads first so that retry loops stay short.
         #[cfg(loom)]
         crate::sync::yield_to_others();
-        // AcqRel: Release pairs with the Acquire loads of claimers that reuse the tombstone.
-        if own.bucket.slots[own.index]
-            .compare_exchange(
-                claim,
-                Shared::null().with_tag(TAG_TOMBSTONE),
-                ord::ACQ_REL,
-                ord::ACQUIRE,
-                guard,
-            )
-            .is_ok()
-        {
-            own.bucket.note_tombstone();
+        // AcqRel: Release pairs with the Acquire loads of claimers that reuse the tombstone;
+        // Acquire on failure pairs with a helper's commit (we then own nothing).
+        match own.bucket.slots[own.index].compare_exchange(
+            claim,
+            Shared::null().with_tag(TAG_TOMBSTONE),
+            ord::ACQ_REL,
+            ord::ACQUIRE,
+            guard,
+        ) {
+            Ok(_) => {
+                own.bucket.note_tombstone();
+                false
+            }
+            Err(e) => e.current == claim.with_tag(0),
         }
     }
 }

@@ -249,14 +249,23 @@ where
                 Scan::Absent(Some(free)) => match next.claim(&free, hash, claim, guard) {
                     Claim::Lost | Claim::Moved => continue,
                     Claim::Claimed => {
-                        match next.resolve(hash, &node.key, &free, Some((source, frozen)), guard) {
+                        let source = Some((source, frozen));
+                        match next.resolve(hash, &node.key, &free, source, guard) {
                             Verdict::Commit => {
                                 if next.commit(&free, claim, guard) {
                                     return;
                                 }
                             }
+                            Verdict::Help(earlier, p) => {
+                                if next.retract(&free, claim, guard) {
+                                    return;
+                                }
+                                next.help_claim(hash, &node.key, earlier, p, source, guard);
+                            }
                             Verdict::Exists | Verdict::Retry | Verdict::Moved => {
-                                next.retract(&free, claim, guard)
+                                if next.retract(&free, claim, guard) {
+                                    return;
+                                }
                             }
                         }
                     }

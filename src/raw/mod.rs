@@ -109,6 +109,9 @@ pub(crate) enum Inserted<'g, K, V> {
 pub(crate) struct Rejected<'g, K, V> {
     ptr: Shared<'g, Node<K, V>>,
     published: bool,
+    /// Set when a helper committed the node while its insert was unwinding: the
+    /// table owns it, so dropping this must not free it.
+    kept: core::cell::Cell<bool>,
     guard: &'g Guard,
 }
 
@@ -129,6 +132,9 @@ impl<K: Send + 'static, V> Rejected<'_, K, V> {
 
 impl<K, V> Drop for Rejected<'_, K, V> {
     fn drop(&mut self) {
+        if self.kept.get() {
+            return;
+        }
         let ptr = self.ptr.as_raw() as *mut Node<K, V>;
         if self.published {
             struct SendPtr<K, V>(*mut Node<K, V>);
@@ -151,17 +157,24 @@ impl<K, V> Drop for Rejected<'_, K, V> {
     }
 }
 
-/// Retracts a claim if an operation unwinds (a panicking `Eq`) between claim and commit.
+/// Retracts a claim if an operation unwinds (a panicking `Eq`) between claim and
+/// commit. If a helper committed the claim first, the node now belongs to the
+/// table: it is counted and must not be freed by the unwinding insert.
 struct ClaimGuard<'a, 'g, K, V> {
     table: &'g Table<K, V>,
     free: &'a Free<'g, K, V>,
     claim: Shared<'g, Node<K, V>>,
     guard: &'g Guard,
+    len: &'a Striped,
+    kept: &'a core::cell::Cell<bool>,
 }
 
 impl<K, V> Drop for ClaimGuard<'_, '_, K, V> {
     fn drop(&mut self) {
-        self.table.retract(self.free, self.claim, self.guard);
+        if self.table.retract(self.free, self.claim, self.guard) {
+            self.len.add(1);
+            self.kept.set(true);
+        }
     }
 }
 
@@ -348,6 +361,7 @@ where
         let mut rejected = Rejected {
             ptr: Shared::from(Box::into_raw(node) as *const Node<K, V>),
             published: false,
+            kept: core::cell::Cell::new(false),
             guard,
         };
         let ptr = rejected.ptr;
@@ -389,31 +403,43 @@ where
                         Claim::Moved => table = self.advance(table, hash, guard),
                         Claim::Claimed => {
                             rejected.published = true;
-                            let retract = ClaimGuard {
+                            let unwinding = ClaimGuard {
                                 table: t,
                                 free: &free,
                                 claim,
                                 guard,
+                                len: &self.len,
+                                kept: &rejected.kept,
                             };
                             let verdict = t.resolve(hash, key, &free, None, guard);
-                            core::mem::forget(retract);
-                            match verdict {
-                                Verdict::Commit => {
-                                    if t.commit(&free, claim, guard) {
-                                        core::mem::forget(rejected);
-                                        self.len.add(1);
-                                        if free.pos >= SLOTS {
-                                            self.after_spill(table, guard);
-                                        }
-                                        // SAFETY: published and live; freed only via `defer`.
-                                        return Inserted::New(unsafe { ptr.deref() });
+                            core::mem::forget(unwinding);
+                            let committed = match verdict {
+                                Verdict::Commit => t.commit(&free, claim, guard),
+                                Verdict::Help(earlier, p) => {
+                                    let ours = t.retract(&free, claim, guard);
+                                    if !ours {
+                                        t.help_claim(hash, key, earlier, p, None, guard);
                                     }
+                                    ours
                                 }
                                 Verdict::Exists | Verdict::Retry => t.retract(&free, claim, guard),
                                 Verdict::Moved => {
-                                    t.retract(&free, claim, guard);
-                                    table = self.advance(table, hash, guard);
+                                    let ours = t.retract(&free, claim, guard);
+                                    if !ours {
+                                        table = self.advance(table, hash, guard);
+                                    }
+                                    ours
                                 }
+                            };
+                            if committed {
+                                // Committed by us, or by a helper while we looked elsewhere.
+                                core::mem::forget(rejected);
+                                self.len.add(1);
+                                if free.pos >= SLOTS {
+                                    self.after_spill(table, guard);
+                                }
+                                // SAFETY: published and live; freed only via `defer`.
+                                return Inserted::New(unsafe { ptr.deref() });
                             }
                         }
                     }
