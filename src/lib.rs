@@ -8,11 +8,13 @@
 //! let routes: HashMap<String, u16> = HashMap::new();
 //! routes.pin().insert("/api".to_string(), 8080);
 //! thread::scope(|s| {
-//!     s.spawn(|| assert_eq!(routes.pin().get("/api"), Some(&8080)));
+//!     // A reader sees the value before or after the update, never anything else.
+//!     s.spawn(|| assert!(matches!(routes.pin().get("/api"), Some(&(8080 | 8081)))));
 //!     s.spawn(|| {
 //!         let _ = routes.pin().update("/api", |port| port + 1);
 //!     });
 //! });
+//! assert_eq!(routes.get_cloned("/api"), Some(8081));
 //! ```
 //!
 //! # When to choose it
@@ -41,13 +43,64 @@
 //! hold one across `.await` or a blocking call. Guards must come from
 //! crossbeam-epoch's default collector; `unprotected()` is rejected with a panic.
 //!
+//! ## Guards and `async`
+//!
+//! A guard belongs to the thread that pinned it (it is neither `Send` nor
+//! `Sync`), so a future that holds one across `.await` is not `Send` and
+//! cannot run on a work-stealing executor. Worse, a task parked at an `.await`
+//! while pinned keeps the epoch from advancing: no memory retired by *any*
+//! crossbeam-epoch structure in the process is freed until it resumes. In
+//! async code, use the methods that pin and unpin inside the call and return
+//! owned data: [`HashMap::get_cloned`] and [`HashMap::read`] for reads, and
+//! scope a [`HashMap::pin`] handle to a block with no `.await` in it for writes.
+//!
+//! ```
+//! use epochmap::HashMap;
+//! use std::sync::Arc;
+//!
+//! async fn handler(sessions: Arc<HashMap<u64, String>>, id: u64) -> Option<String> {
+//!     let user = sessions.get_cloned(&id)?; // pinned and unpinned here
+//!     some_io().await;                       // no guard held across this
+//!     Some(user)
+//! }
+//! # async fn some_io() {}
+//! fn assert_send<T: Send>(_: T) {}
+//! assert_send(handler(Arc::new(HashMap::new()), 1));
+//! ```
+//!
+//! # The API at a glance
+//!
+//! | need | method |
+//! |---|---|
+//! | read | [`get`](HashMapRef::get), [`get_key_value`](HashMapRef::get_key_value), [`contains_key`](HashMapRef::contains_key) |
+//! | read without holding a guard | [`get_cloned`](HashMap::get_cloned), [`read`](HashMap::read) |
+//! | write | [`insert`](HashMapRef::insert), [`try_insert`](HashMapRef::try_insert), [`remove`](HashMapRef::remove), [`remove_if`](HashMapRef::remove_if) |
+//! | read-modify-write | [`update`](HashMapRef::update), [`compare_exchange`](HashMapRef::compare_exchange), [`get_or_insert_with`](HashMapRef::get_or_insert_with), [`update_or_insert_with`](HashMapRef::update_or_insert_with), [`compute`](HashMapRef::compute) |
+//! | whole map | [`iter`](HashMapRef::iter), [`retain`](HashMapRef::retain), [`clear`](HashMapRef::clear), [`reserve`](HashMapRef::reserve) |
+//! | exclusive (`&mut`, no atomics) | [`get_mut`](HashMap::get_mut), [`iter_mut`](HashMap::iter_mut), [`drain`](HashMap::drain), [`shrink_to_fit`](HashMap::shrink_to_fit), `into_iter` |
+//! | observability | [`len`](HashMap::len), [`capacity`](HashMap::capacity), [`stats`](HashMap::stats) |
+//!
+//! Every keyed lookup takes any `Q: Hash + Equivalent<K>` (as in hashbrown
+//! and indexmap), so a `HashMap<String, _>` is queried with a `&str`.
+//!
+//! # Cargo features
+//!
+//! None is on by default.
+//!
+//! - `serde`: `Serialize` and `Deserialize` for [`HashMap`] (as a map) and
+//!   [`HashSet`] (as a sequence).
+//! - `rayon`: `par_iter`, `ParallelExtend` (also through `&HashMap`, to fill
+//!   a shared map from a parallel iterator) and `FromParallelIterator`.
+//!
 //! # Guarantees
 //!
 //! - Every operation on a key is linearizable: `get`, `insert`, `try_insert`,
-//!   `get_or_insert_with`, `update`, `compare_exchange`, `remove`.
+//!   `get_or_insert_with`, `update`, `update_or_insert_with`, `compute`,
+//!   `compare_exchange`, `remove`, `remove_if`.
 //! - Whatever a thread wrote before inserting or updating a value is visible
 //!   to every thread whose `get` returns that value, with no delay.
-//! - `update` and `compare_exchange` never lose an update under contention.
+//! - `update`, `compute` and `compare_exchange` never lose an update under
+//!   contention; the closures of `update` and `compute` may run more than once.
 //! - Iteration is weakly consistent: every entry present for the whole
 //!   iteration is yielded exactly once, even while the table resizes.
 //! - `len` is exact when no write is in flight, approximate during writes.
@@ -66,15 +119,27 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(rust_2018_idioms)]
 
+mod compute;
 mod counter;
 mod error;
 mod map;
 mod raw;
+#[cfg(feature = "rayon")]
+mod rayon;
+#[cfg(feature = "serde")]
+mod serde;
 mod set;
+mod stats;
 mod sync;
 
+#[cfg(feature = "rayon")]
+pub use self::rayon::ParIter;
+pub use compute::{Compute, Operation};
 pub use crossbeam_epoch::Guard;
 pub use equivalent::Equivalent;
 pub use error::{CompareExchangeError, OccupiedError, TryReserveError};
-pub use map::{DefaultHashBuilder, HashMap, HashMapRef, Iter, Keys, Values};
-pub use set::{HashSet, HashSetRef};
+pub use map::{
+    DefaultHashBuilder, Drain, HashMap, HashMapRef, IntoIter, Iter, IterMut, Keys, Values,
+};
+pub use set::{HashSet, HashSetRef, IntoIter as SetIntoIter};
+pub use stats::{MigrationProgress, Stats};

@@ -7,11 +7,17 @@
 //! [`HashMap::pin`] for a [`HashMapRef`] that holds one and offers the same
 //! operations without the argument.
 
+use crate::compute::{Compute, Operation};
 use crate::error::{CompareExchangeError, OccupiedError, TryReserveError};
+use crate::raw::compute::{Computed, Decision};
+use crate::raw::exclusive::{Detached, RawIterMut};
 use crate::raw::{alloc_panic, RawIter, RawMap, Tuning};
+use crate::stats::Stats;
 use crate::Guard;
+use core::cell::Cell;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
+use core::marker::PhantomData;
 use equivalent::Equivalent;
 
 /// The default hasher: [`ahash::RandomState`], seeded randomly per map so that
@@ -39,13 +45,7 @@ pub struct HashMap<K, V, S = DefaultHashBuilder> {
     raw: RawMap<K, V, S>,
 }
 
-// SAFETY: the map owns its keys and values (moving it moves them) and its
-// tables hold only atomics; `S` is owned.
-unsafe impl<K: Send, V: Send, S: Send> Send for HashMap<K, V, S> {}
-// SAFETY: through `&HashMap` threads read `&K`/`&V` concurrently (needs Sync),
-// insert values from one thread that other threads drop (needs Send), and
-// share the hasher (needs Sync).
-unsafe impl<K: Send + Sync, V: Send + Sync, S: Sync> Sync for HashMap<K, V, S> {}
+// `Send`/`Sync` come from `RawMap` (src/raw/mod.rs), where the unsafe impls live.
 
 #[track_caller]
 fn new_raw<K, V, S>(capacity: usize, hasher: S, tuning: Tuning) -> RawMap<K, V, S> {
@@ -216,6 +216,57 @@ impl<K, V, S> HashMap<K, V, S> {
         }
     }
 
+    /// An observability snapshot: sizes, load, resizes started and finished,
+    /// and the progress of a resize in flight. Cheap (a few counter loads, no
+    /// walk over the entries): fit for a metrics endpoint.
+    ///
+    /// ```
+    /// let map: epochmap::HashMap<u32, u32> = epochmap::HashMap::new();
+    /// map.pin().insert(1, 1);
+    /// let stats = map.stats();
+    /// assert_eq!(stats.len, 1);
+    /// assert_eq!(stats.resizes_finished, 0);
+    /// assert!(stats.migration.is_none());
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let guard = self.guard();
+        Stats::from_snapshot(self.raw.snapshot(&guard))
+    }
+
+    /// Iterates with mutable access to the values. Needs `&mut self`, so no
+    /// guard and no atomic read-modify-write: nobody else can be in the map.
+    ///
+    /// ```
+    /// let mut map: epochmap::HashMap<u32, u32> = (0..3).map(|i| (i, i)).collect();
+    /// for (_, v) in map.iter_mut() {
+    ///     *v *= 10;
+    /// }
+    /// assert_eq!(map.pin().get(&2), Some(&20));
+    /// ```
+    pub fn iter_mut(&mut self) -> IterMut<'_, K, V> {
+        IterMut {
+            raw: self.raw.iter_mut(),
+        }
+    }
+
+    /// Removes every entry and returns them; the table keeps its size.
+    /// The map is empty as soon as the call returns; entries the iterator
+    /// has not yielded when it is dropped are dropped with it.
+    ///
+    /// ```
+    /// let mut map: epochmap::HashMap<u32, char> = [(1, 'a'), (2, 'b')].into_iter().collect();
+    /// let mut taken: Vec<_> = map.drain().collect();
+    /// taken.sort();
+    /// assert_eq!(taken, [(1, 'a'), (2, 'b')]);
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn drain(&mut self) -> Drain<'_, K, V> {
+        Drain {
+            inner: self.raw.drain(),
+            _map: PhantomData,
+        }
+    }
+
     #[inline]
     #[track_caller]
     fn check(&self, guard: &Guard) {
@@ -337,6 +388,201 @@ where
     {
         self.check(guard);
         self.raw.get_or_insert_with(key, make, guard)
+    }
+
+    /// The general atomic read-modify-write: `f` sees the key's entry (or
+    /// `None`) and returns an [`Operation`]: insert or replace a value,
+    /// remove the entry, or abort with a value of its own. The result says
+    /// what happened.
+    ///
+    /// The decision is written only if the entry is still the one `f` saw
+    /// (a compare-and-swap on it, or an insert-if-absent). If another writer
+    /// got there first, `f` runs again on what that writer left, so **`f` may
+    /// run more than once** and should have no side effects that must not
+    /// repeat; values it made in runs that lost are dropped. The run whose
+    /// decision took effect is the last one. Linearizable, like [`update`](Self::update).
+    ///
+    /// The key is moved into the new entry; it is cloned (`K: Clone`) only
+    /// when a racing insert of the same key wins after this call had claimed
+    /// a slot.
+    ///
+    /// ```
+    /// use epochmap::{Compute, HashMap, Operation};
+    ///
+    /// let stock = HashMap::new();
+    /// let guard = stock.guard();
+    /// stock.insert("apples", 2u32, &guard);
+    /// // Take one apple; remove the entry when the last one goes.
+    /// let take = |e: Option<(&&str, &u32)>| match e {
+    ///     Some((_, 1)) => Operation::Remove,
+    ///     Some((_, n)) => Operation::Insert(n - 1),
+    ///     None => Operation::Abort("sold out"),
+    /// };
+    /// assert!(matches!(stock.compute("apples", take, &guard), Compute::Updated { .. }));
+    /// assert_eq!(stock.compute("apples", take, &guard), Compute::Removed(&"apples", &1));
+    /// assert_eq!(stock.compute("apples", take, &guard), Compute::Aborted("sold out"));
+    /// ```
+    pub fn compute<'g, F, T>(&'g self, key: K, mut f: F, guard: &'g Guard) -> Compute<'g, K, V, T>
+    where
+        K: Clone,
+        F: FnMut(Option<(&K, &V)>) -> Operation<V, T>,
+    {
+        self.check(guard);
+        let decide = |entry: Option<&crate::raw::compute::Entry<K, V>>| match f(
+            entry.map(|n| (&n.key, &*n.value))
+        ) {
+            Operation::Insert(v) => Decision::Insert(v),
+            Operation::Remove => Decision::Remove,
+            Operation::Abort(t) => Decision::Abort(t),
+        };
+        match self.raw.compute(key, decide, drop, guard) {
+            Computed::Inserted(n) => Compute::Inserted(&n.key, &n.value),
+            Computed::Updated { old, new } => Compute::Updated {
+                old: (&old.key, &old.value),
+                new: (&new.key, &new.value),
+            },
+            Computed::Removed(n) => Compute::Removed(&n.key, &n.value),
+            Computed::Absent => Compute::Absent,
+            Computed::Aborted(t) => Compute::Aborted(t),
+        }
+    }
+
+    /// Replaces the value of `key` with `update(current)`, or inserts
+    /// `insert()` if the key is absent; returns the value now in the map.
+    /// Atomic: no update is lost and at most one insert wins.
+    ///
+    /// `update` may run more than once under contention (see
+    /// [`compute`](Self::compute)); `insert` runs at most once (a value it
+    /// made that lost a race is kept for the next try).
+    ///
+    /// ```
+    /// let counts = epochmap::HashMap::new();
+    /// let guard = counts.guard();
+    /// for word in ["a", "b", "a"] {
+    ///     counts.update_or_insert_with(word, |n| n + 1, || 1, &guard);
+    /// }
+    /// assert_eq!(counts.get("a", &guard), Some(&2));
+    /// assert_eq!(counts.get("b", &guard), Some(&1));
+    /// ```
+    pub fn update_or_insert_with<'g, U, I>(
+        &'g self,
+        key: K,
+        update: U,
+        insert: I,
+        guard: &'g Guard,
+    ) -> &'g V
+    where
+        K: Clone,
+        U: Fn(&V) -> V,
+        I: FnOnce() -> V,
+    {
+        self.check(guard);
+        let mut insert = Some(insert);
+        // A value made by `insert` whose insert lost a race: reused, so `insert` runs once.
+        let spare: Cell<Option<V>> = Cell::new(None);
+        let last_was_insert = Cell::new(false);
+        let decide = |entry: Option<&crate::raw::compute::Entry<K, V>>| {
+            last_was_insert.set(entry.is_none());
+            Decision::<V, core::convert::Infallible>::Insert(match entry {
+                Some(n) => update(&n.value),
+                None => match spare.take() {
+                    Some(v) => v,
+                    None => (insert
+                        .take()
+                        .expect("`insert` runs once; later tries reuse its value"))(
+                    ),
+                },
+            })
+        };
+        let lost = |v: V| {
+            if last_was_insert.get() {
+                spare.set(Some(v));
+            }
+        };
+        match self.raw.compute(key, decide, lost, guard) {
+            Computed::Inserted(n) => &n.value,
+            Computed::Updated { new, .. } => &new.value,
+            Computed::Removed(_) | Computed::Absent | Computed::Aborted(_) => {
+                unreachable!("the closure only inserts")
+            }
+        }
+    }
+
+    /// The value of `key`, cloned. Pins and unpins inside the call, so the
+    /// caller holds no guard afterwards: the form for `async` code (a future
+    /// that calls it stays `Send`) and for threads that must not delay memory
+    /// reclamation.
+    ///
+    /// Why not hold a guard across `.await`: a [`Guard`] is tied to the thread
+    /// that pinned (it is not `Send`), so a future holding one cannot move
+    /// between executor threads, and while it is pinned no memory retired by
+    /// any crossbeam-epoch structure in the process can be freed: a future
+    /// parked for seconds would stall reclamation for everyone.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// map.pin().insert(String::from("user:1"), String::from("Ada"));
+    /// let name: Option<String> = map.get_cloned("user:1");
+    /// assert_eq!(name.as_deref(), Some("Ada"));
+    /// ```
+    pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        V: Clone,
+    {
+        let guard = self.guard();
+        self.raw.get(key, &guard).map(|n| (*n.value).clone())
+    }
+
+    /// Calls `f` on the entry of `key` and returns its result, pinning only
+    /// for the duration of the call (see [`get_cloned`](Self::get_cloned)
+    /// for why that matters in `async` code). Use it to copy out part of a
+    /// large value without cloning all of it.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// map.pin().insert(1, vec![10, 20, 30]);
+    /// assert_eq!(map.read(&1, |_, v| v.len()), Some(3));
+    /// assert_eq!(map.read(&2, |_, v| v.len()), None);
+    /// ```
+    pub fn read<Q, R, F>(&self, key: &Q, f: F) -> Option<R>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        F: FnOnce(&K, &V) -> R,
+    {
+        let guard = self.guard();
+        self.raw.get(key, &guard).map(|n| f(&n.key, &n.value))
+    }
+
+    /// Rebuilds the map into the smallest table that holds its entries (a
+    /// resize in flight is finished, tombstones are dropped). Exclusive access:
+    /// no guard needed.
+    ///
+    /// ```
+    /// let mut map: epochmap::HashMap<u32, u32> = (0..10_000).map(|i| (i, i)).collect();
+    /// map.retain(|k, _| *k < 10, &map.guard());
+    /// map.shrink_to_fit();
+    /// assert!(map.capacity() < 100);
+    /// assert_eq!(map.len(), 10);
+    /// ```
+    pub fn shrink_to_fit(&mut self) {
+        self.raw.shrink_to_fit();
+    }
+
+    /// The value of `key`, mutably. Exclusive access: no guard, no atomic
+    /// read-modify-write.
+    ///
+    /// ```
+    /// let mut map = epochmap::HashMap::new();
+    /// map.pin().insert(String::from("k"), 1);
+    /// *map.get_mut("k").unwrap() += 1;
+    /// assert_eq!(map.pin().get("k"), Some(&2));
+    /// ```
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+    {
+        self.raw.get_mut(key)
     }
 
     /// Atomically replaces the value of `key` with `f(current)`; returns the
@@ -713,6 +959,40 @@ where
         self.map.raw.get_or_insert_with(key, make, &self.guard)
     }
 
+    /// See [`HashMap::compute`].
+    ///
+    /// ```
+    /// use epochmap::{Compute, HashMap, Operation};
+    /// let map = HashMap::new();
+    /// let m = map.pin();
+    /// assert_eq!(m.compute(1, |_| Operation::<_, ()>::Insert(5)), Compute::Inserted(&1, &5));
+    /// ```
+    pub fn compute<F, T>(&self, key: K, f: F) -> Compute<'_, K, V, T>
+    where
+        K: Clone,
+        F: FnMut(Option<(&K, &V)>) -> Operation<V, T>,
+    {
+        self.map.compute(key, f, &self.guard)
+    }
+
+    /// See [`HashMap::update_or_insert_with`].
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let m = map.pin();
+    /// assert_eq!(m.update_or_insert_with("a", |n| n + 1, || 1), &1);
+    /// assert_eq!(m.update_or_insert_with("a", |n| n + 1, || 1), &2);
+    /// ```
+    pub fn update_or_insert_with<U, I>(&self, key: K, update: U, insert: I) -> &V
+    where
+        K: Clone,
+        U: Fn(&V) -> V,
+        I: FnOnce() -> V,
+    {
+        self.map
+            .update_or_insert_with(key, update, insert, &self.guard)
+    }
+
     /// See [`HashMap::update`].
     ///
     /// ```
@@ -909,6 +1189,90 @@ impl<'g, K: Hash + Eq, V, S: BuildHasher> Iterator for Values<'g, K, V, S> {
     type Item = &'g V;
     fn next(&mut self) -> Option<&'g V> {
         self.inner.next().map(|(_, v)| v)
+    }
+}
+
+/// Iterator over `(&K, &mut V)`; see [`HashMap::iter_mut`].
+pub struct IterMut<'a, K, V> {
+    raw: RawIterMut<'a, K, V>,
+}
+
+impl<'a, K, V> Iterator for IterMut<'a, K, V> {
+    type Item = (&'a K, &'a mut V);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.raw.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.raw.size_hint()
+    }
+}
+
+impl<K, V> ExactSizeIterator for IterMut<'_, K, V> {}
+
+/// Owning iterator over `(K, V)`; see [`HashMap::drain`].
+pub struct Drain<'a, K, V> {
+    inner: Detached<K, V>,
+    _map: PhantomData<&'a mut ()>,
+}
+
+impl<K, V> Iterator for Drain<'_, K, V> {
+    type Item = (K, V);
+    fn next(&mut self) -> Option<(K, V)> {
+        self.inner.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<K, V> ExactSizeIterator for Drain<'_, K, V> {}
+
+/// Owning iterator over `(K, V)`, from `HashMap::into_iter`.
+///
+/// ```
+/// let map: epochmap::HashMap<u8, u8> = [(1, 2)].into_iter().collect();
+/// let pairs: Vec<(u8, u8)> = map.into_iter().collect();
+/// assert_eq!(pairs, [(1, 2)]);
+/// ```
+pub struct IntoIter<K, V> {
+    inner: Detached<K, V>,
+}
+
+impl<K, V> Iterator for IntoIter<K, V> {
+    type Item = (K, V);
+    fn next(&mut self) -> Option<(K, V)> {
+        self.inner.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<K, V> ExactSizeIterator for IntoIter<K, V> {
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+}
+
+impl<K, V, S> IntoIterator for HashMap<K, V, S> {
+    type Item = (K, V);
+    type IntoIter = IntoIter<K, V>;
+    /// Takes every entry out of the map, without atomics (the map is owned).
+    fn into_iter(mut self) -> IntoIter<K, V> {
+        let min = self.raw.tuning.min_buckets;
+        let inner = match self.raw.detach_all(min) {
+            Ok(d) => d,
+            Err(e) => alloc_panic(e),
+        };
+        IntoIter { inner }
+    }
+}
+
+impl<'a, K, V, S> IntoIterator for &'a mut HashMap<K, V, S> {
+    type Item = (&'a K, &'a mut V);
+    type IntoIter = IterMut<'a, K, V>;
+    fn into_iter(self) -> IterMut<'a, K, V> {
+        self.iter_mut()
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`HashSet`]: the map's table with `()` values.
 
 use crate::map::{DefaultHashBuilder, HashMap, Keys};
+use crate::stats::Stats;
 use crate::Guard;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
@@ -112,6 +113,29 @@ impl<K, S> HashSet<K, S> {
         self.map.guard()
     }
 
+    /// An observability snapshot (see [`HashMap::stats`]).
+    ///
+    /// ```
+    /// let set: epochmap::HashSet<u8> = (0..10).collect();
+    /// assert_eq!(set.stats().len, 10);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.map.stats()
+    }
+
+    /// Removes every key and returns them (see [`HashMap::drain`]).
+    ///
+    /// ```
+    /// let mut set: epochmap::HashSet<u8> = (0..3).collect();
+    /// let mut keys: Vec<u8> = set.drain().collect();
+    /// keys.sort();
+    /// assert_eq!(keys, [0, 1, 2]);
+    /// assert!(set.is_empty());
+    /// ```
+    pub fn drain(&mut self) -> impl Iterator<Item = K> + '_ {
+        self.map.drain().map(|(k, ())| k)
+    }
+
     /// A handle with a pinned guard (see [`HashMap::pin`]).
     ///
     /// ```
@@ -187,6 +211,19 @@ where
         Q: ?Sized + Hash + Equivalent<K>,
     {
         self.map.remove(key, guard).is_some()
+    }
+
+    /// Rebuilds the set into the smallest table that holds its keys (see
+    /// [`HashMap::shrink_to_fit`]).
+    ///
+    /// ```
+    /// let mut set: epochmap::HashSet<u32> = (0..1000).collect();
+    /// set.retain(|k| *k < 5, &set.guard());
+    /// set.shrink_to_fit();
+    /// assert!(set.capacity() < 100);
+    /// ```
+    pub fn shrink_to_fit(&mut self) {
+        self.map.shrink_to_fit()
     }
 
     /// Keeps only the keys for which `keep` is true.
@@ -349,6 +386,39 @@ where
         self.set.is_empty()
     }
 }
+
+impl<K, S> IntoIterator for HashSet<K, S> {
+    type Item = K;
+    type IntoIter = IntoIter<K>;
+    /// Takes every key out of the set, without atomics (the set is owned).
+    fn into_iter(self) -> IntoIter<K> {
+        IntoIter {
+            inner: self.map.into_iter(),
+        }
+    }
+}
+
+/// Owning iterator over the keys of a [`HashSet`].
+///
+/// ```
+/// let set: epochmap::HashSet<u8> = [4].into_iter().collect();
+/// assert_eq!(set.into_iter().collect::<Vec<_>>(), [4]);
+/// ```
+pub struct IntoIter<K> {
+    inner: crate::map::IntoIter<K, ()>,
+}
+
+impl<K> Iterator for IntoIter<K> {
+    type Item = K;
+    fn next(&mut self) -> Option<K> {
+        self.inner.next().map(|(k, ())| k)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<K> ExactSizeIterator for IntoIter<K> {}
 
 impl<K, S: Default> Default for HashSet<K, S> {
     fn default() -> Self {

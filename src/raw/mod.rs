@@ -15,10 +15,13 @@
 
 pub(crate) mod bucket;
 mod claim;
+pub(crate) mod compute;
+pub(crate) mod exclusive;
 mod iter;
 mod migration;
 mod node;
 mod probe;
+pub(crate) mod snapshot;
 mod table;
 
 pub(crate) use iter::RawIter;

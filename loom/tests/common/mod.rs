@@ -1,0 +1,207 @@
+//! What every model shares: a map small enough for loom, a hasher that puts
+//! keys where the model wants them, and payloads that loom watches.
+//!
+//! - [`tiny_map`]: two buckets of seven slots, one-bucket migration chunks,
+//!   and writers that migrate one bucket each, so a model with two or three
+//!   keys crosses a resize forced with `begin_resize`.
+//! - [`Fixed`]: the hash of a `u64` key is the key itself. A key's home
+//!   bucket is the top bits of its hash and its tag the low seven bits, so
+//!   `key(bucket_bits, low)` chooses both.
+//! - [`Payload`]: a value holding a loom `UnsafeCell`. Reading it checks, in
+//!   loom's causality tracking, that the write which made it happened before
+//!   the read; dropping it writes a poison value, so a read racing the
+//!   destructor (a use after free) is a causality violation loom reports.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use epochmap::{Guard, HashMap};
+use loom::cell::UnsafeCell;
+use std::hash::{BuildHasher, Hasher};
+
+/// A `BuildHasher` whose hash of a `u64` is the value itself.
+#[derive(Clone, Copy, Default)]
+pub struct Fixed;
+
+pub struct FixedHasher(u64);
+
+impl Hasher for FixedHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are used; this fallback keeps other types deterministic.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl BuildHasher for Fixed {
+    type Hasher = FixedHasher;
+    fn build_hasher(&self) -> FixedHasher {
+        FixedHasher(0)
+    }
+}
+
+/// A key whose hash has `top` in its two highest bits and `low` (1..=127) in
+/// its low bits. In a 2-bucket table the home bucket is `top >> 1`, in a
+/// 4-bucket table it is `top`; the tag byte is `0x80 | low`.
+pub const fn key(top: u64, low: u64) -> u64 {
+    (top << 62) | low
+}
+
+/// Keys of the models. A, B and C share home bucket 0 in every table size
+/// (so they share a region and a migration chunk), D lives in the other half.
+pub const A: u64 = key(0, 1);
+pub const B: u64 = key(0, 2);
+pub const C: u64 = key(0, 3);
+pub const D: u64 = key(2, 4);
+
+pub type Map = HashMap<u64, Payload, Fixed>;
+
+/// Two buckets, one-bucket chunks, one bucket of help per write.
+pub fn tiny_map() -> Map {
+    HashMap::with_tuning(2, 1, 1, Fixed)
+}
+
+/// Value written by a payload's destructor.
+pub const POISON: u64 = 0xdead_dead_dead_dead;
+
+/// A map value whose contents loom tracks.
+pub struct Payload {
+    cell: UnsafeCell<u64>,
+}
+
+// SAFETY: the cell is only written by `set` (before the payload is shared,
+// through `&mut`) and by `drop` (exclusive), and read through `&self`.
+// Whether those accesses are ordered across threads is exactly what the
+// models check: loom panics on any unordered pair.
+unsafe impl Sync for Payload {}
+
+impl Payload {
+    pub fn new(v: u64) -> Self {
+        Payload {
+            cell: UnsafeCell::new(v),
+        }
+    }
+
+    /// Writes the payload (a tracked write, separate from the construction).
+    pub fn set(&mut self, v: u64) {
+        // SAFETY: `&mut self`: no other reference exists.
+        self.cell.with_mut(|p| unsafe { *p = v });
+    }
+
+    /// Reads the payload; panics if it was dropped.
+    pub fn get(&self) -> u64 {
+        // SAFETY: shared read; a concurrent write (`drop`) is reported by loom.
+        let v = self.cell.with(|p| unsafe { *p });
+        assert_ne!(v, POISON, "read a payload after it was dropped");
+        v
+    }
+}
+
+impl Drop for Payload {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: exclusive.
+        self.cell.with_mut(|p| unsafe { *p = POISON });
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Payload({})", self.get())
+    }
+}
+
+/// A payload already written with `v` by the calling thread.
+pub fn payload(v: u64) -> Payload {
+    let mut p = Payload::new(0);
+    p.set(v);
+    p
+}
+
+/// Value of `k` read under `guard`, reading the payload (so loom checks it).
+pub fn value(map: &Map, k: u64, guard: &Guard) -> Option<u64> {
+    map.get(&k, guard).map(Payload::get)
+}
+
+/// Drives the resize in flight to completion from the calling thread.
+pub fn finish_resize(map: &Map) {
+    for _ in 0..4 {
+        let guard = map.guard();
+        map.reserve(0, &guard);
+    }
+}
+
+/// Advances the epoch far enough that garbage retired before this call is
+/// freed, if no other thread is pinned.
+pub fn collect(map: &Map) {
+    for _ in 0..3 {
+        map.guard().flush();
+    }
+}
+
+/// Checks that `k` has exactly one live entry: after removing it, no other
+/// entry of `k` may be found.
+pub fn assert_single(map: &Map, k: u64) {
+    let guard = map.guard();
+    assert!(map.remove(&k, &guard).is_some(), "key {k:#x} missing");
+    assert!(
+        map.get(&k, &guard).is_none(),
+        "key {k:#x} had a second entry"
+    );
+}
+
+/// Runs `f` under loom, exploring every interleaving within the preemption
+/// bound `LOOM_MAX_PREEMPTIONS` (2 when unset, so a bare `cargo test` stays
+/// bounded), and prints how many executions were explored.
+///
+/// A failing model exits the process from the panic hook: unwinding out of
+/// a loom execution would drop crossbeam-epoch's thread-local handles outside
+/// the model, which panics again and aborts with a less useful message.
+pub fn model<F>(f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Once};
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            use std::io::Write;
+            // Written past the test harness's output capture, which the exit discards.
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("?");
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "\nloom model '{name}' failed: {info}\n\
+                 (rerun it alone with LOOM_LOG=trace LOOM_LOCATION=1 to print the interleaving)"
+            );
+            std::process::exit(101);
+        }));
+    });
+    if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
+        std::env::set_var("LOOM_MAX_PREEMPTIONS", "2");
+    }
+    let executions = Arc::new(AtomicUsize::new(0));
+    let counter = executions.clone();
+    let start = std::time::Instant::now();
+    loom::model(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        f();
+    });
+    let name = std::thread::current().name().unwrap_or("model").to_string();
+    eprintln!(
+        "{name}: {} executions in {:.1} s",
+        executions.load(Ordering::Relaxed),
+        start.elapsed().as_secs_f64()
+    );
+}

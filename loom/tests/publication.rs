@@ -1,0 +1,163 @@
+//! Publication and per-key linearizability without a resize: what one
+//! writer's Release CAS hands to readers and to the other writers of a key.
+
+mod common;
+
+use common::*;
+use loom::sync::Arc;
+use loom::thread;
+
+/// Everything a thread wrote before inserting a key is visible to a thread
+/// whose `get` returns it (the Release commit pairs with the Acquire lookup).
+#[test]
+fn insert_publishes_the_payload_to_get() {
+    model(|| {
+        let map = Arc::new(tiny_map());
+        let m = map.clone();
+        let writer = thread::spawn(move || {
+            let guard = m.guard();
+            m.insert(A, payload(42), &guard);
+        });
+        let guard = map.guard();
+        if let Some(v) = value(&map, A, &guard) {
+            assert_eq!(v, 42);
+        }
+        drop(guard);
+        writer.join().unwrap();
+    });
+}
+
+/// A replaced value is published the same way, though the slot's tag byte
+/// is the one written by the first insert (so only the slot load orders it).
+#[test]
+fn replace_publishes_the_new_payload_to_get() {
+    model(|| {
+        let map = Arc::new(tiny_map());
+        map.insert(A, payload(1), &map.guard());
+        let m = map.clone();
+        let writer = thread::spawn(move || {
+            let guard = m.guard();
+            m.insert(A, payload(2), &guard);
+        });
+        let guard = map.guard();
+        let v = value(&map, A, &guard).expect("A is present throughout");
+        assert!(v == 1 || v == 2, "{v}");
+        drop(guard);
+        writer.join().unwrap();
+    });
+}
+
+/// Two `try_insert`s of one key into a slot freed by a removal: the earlier
+/// claim wins, exactly one insert succeeds, and one entry remains.
+#[test]
+fn try_insert_of_one_key_has_one_winner() {
+    model(|| {
+        let map = Arc::new(tiny_map());
+        {
+            // A tombstone before the EMPTY slots of the region: the two inserts
+            // can claim different slots, which the resolve step must settle.
+            let guard = map.guard();
+            map.insert(B, payload(0), &guard);
+            assert!(map.remove(&B, &guard).is_some());
+        }
+        let m = map.clone();
+        let other = thread::spawn(move || {
+            let guard = m.guard();
+            m.try_insert(A, payload(1), &guard).is_ok()
+        });
+        let mine = {
+            let guard = map.guard();
+            map.try_insert(A, payload(2), &guard).is_ok()
+        };
+        let theirs = other.join().unwrap();
+        assert!(
+            mine ^ theirs,
+            "exactly one try_insert wins: {mine} {theirs}"
+        );
+        let guard = map.guard();
+        let v = value(&map, A, &guard).unwrap();
+        assert_eq!(v, if mine { 2 } else { 1 });
+        drop(guard);
+        assert_single(&map, A);
+    });
+}
+
+/// Two `get_or_insert_with` callers of one key return the same value.
+#[test]
+fn get_or_insert_with_callers_agree() {
+    model(|| {
+        let map = Arc::new(tiny_map());
+        let m = map.clone();
+        let other = thread::spawn(move || {
+            let guard = m.guard();
+            m.get_or_insert_with(A, || payload(1), &guard).get()
+        });
+        let mine = {
+            let guard = map.guard();
+            map.get_or_insert_with(A, || payload(2), &guard).get()
+        };
+        let theirs = other.join().unwrap();
+        assert_eq!(mine, theirs);
+        assert_single(&map, A);
+    });
+}
+
+/// Two concurrent increments of one key give +2: no lost update.
+#[test]
+fn concurrent_updates_are_not_lost() {
+    model(|| {
+        let map = Arc::new(tiny_map());
+        map.insert(A, payload(0), &map.guard());
+        let m = map.clone();
+        let other = thread::spawn(move || {
+            let guard = m.guard();
+            m.update(&A, |v| payload(v.get() + 1), &guard).is_some()
+        });
+        let mine = {
+            let guard = map.guard();
+            map.update(&A, |v| payload(v.get() + 1), &guard).is_some()
+        };
+        assert!(mine && other.join().unwrap());
+        let guard = map.guard();
+        assert_eq!(value(&map, A, &guard), Some(2));
+    });
+}
+
+/// `compare_exchange` against a concurrent `update`: the exchange succeeds
+/// only on the value it expected, and neither write is lost.
+#[test]
+fn compare_exchange_and_update_linearize() {
+    model(|| {
+        let map = Arc::new(tiny_map());
+        map.insert(A, payload(0), &map.guard());
+        let m = map.clone();
+        let updater = thread::spawn(move || {
+            let guard = m.guard();
+            m.update(&A, |v| payload(v.get() + 1), &guard)
+                .map(Payload::get)
+        });
+        let exchanged = {
+            let guard = map.guard();
+            match map.compare_exchange(&A, &payload(0), payload(10), &guard) {
+                Ok(old) => Ok(old.get()),
+                Err(e) => Err(e.current.map(Payload::get)),
+            }
+        };
+        let updated = updater.join().unwrap();
+        let guard = map.guard();
+        let last = value(&map, A, &guard);
+        match exchanged {
+            // Exchange first (0 -> 10), then the update (10 -> 11).
+            Ok(0) => {
+                assert_eq!(updated, Some(11));
+                assert_eq!(last, Some(11));
+            }
+            // Update first (0 -> 1): the exchange saw 1 and wrote nothing.
+            Err(Some(1)) => {
+                assert_eq!(updated, Some(1));
+                assert_eq!(last, Some(1));
+            }
+            other => panic!("impossible outcome {other:?}"),
+        }
+    });
+}

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Proof that the loom models have teeth: for every ordering site of the raw
+# table (each `ord::ACQUIRE` / `ord::ACQ_REL` argument and each SeqCst fence
+# in src/raw), weaken that one site to Relaxed (a fence: remove it) and show
+# that at least one model fails.
+#
+# The real src/ is never touched. The crate is copied to a temp dir, where
+# every site is rewritten to `crate::sync::weaken::ord(N, ord::X)` (or
+# `weaken::fence(N, ..)`): site N is Relaxed when EPOCHMAP_WEAKEN=N, so one
+# build serves every site. Models that already fail on the unweakened copy
+# are reported and left out of the attribution.
+#
+# usage: loom/weaken.sh [SITE...]      (default: every site)
+#        WEAKEN_LIST=1 loom/weaken.sh   (number the sites of the current source, build nothing)
+# env:   LOOM_MAX_PREEMPTIONS (default 2), WEAKEN_TIMEOUT per model run (s, default 120;
+#        a model out of time counts as not failing), WEAKEN_SKIP (regex of models to leave out)
+#        WEAKEN_OUT (default target/loom-weaken.md): the result table
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+export LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-2}
+timeout_s=${WEAKEN_TIMEOUT:-120}
+work=$(mktemp -d "${TMPDIR:-/tmp}/epochmap-weaken.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+out=${WEAKEN_OUT:-$root/target/loom-weaken.md}
+mkdir -p "$(dirname "$out")"
+
+# A copy of the library and the models, without benches/dev-dependencies.
+mkdir -p "$work/crate/loom"
+cp -r "$root/src" "$root/Cargo.toml" "$root/Cargo.lock" "$work/crate/"
+cp -r "$here/Cargo.toml" "$here/Cargo.lock" "$here/src" "$here/tests" "$work/crate/loom/"
+python3 - "$work/crate" > "$work/sites.tsv" <<'PY'
+import re, sys, pathlib
+root = pathlib.Path(sys.argv[1])
+# Benches, examples and dev-dependencies are not needed to build the models.
+cargo = (root / "Cargo.toml").read_text()
+cargo = re.sub(r"\[\[(?:bench|example|test)\]\]\n(?:[^\[\n][^\n]*\n|\n)*", "", cargo)
+cargo = re.sub(r"\[dev-dependencies\]\n(?:[^\[\n][^\n]*\n)*", "", cargo)
+(root / "Cargo.toml").write_text(cargo)
+site = 0
+for path in sorted((root / "src" / "raw").glob("*.rs")):
+    text = path.read_text()
+    # Comments are blanked in a shadow copy so that orderings named in prose
+    # are neither rewritten nor mistaken for arguments.
+    shadow = re.sub(r"//[^\n]*", lambda m: " " * len(m.group(0)), text)
+    out, last = [], 0
+    for m in re.finditer(r"fence\(ord::SEQ_CST\)|ord::(ACQUIRE|ACQ_REL)\b", shadow):
+        site += 1
+        i = m.start()
+        line = text.count("\n", 0, i) + 1
+        fns = re.findall(r"\bfn\s+(\w+)", shadow[:i])
+        fn = fns[-1] if fns else "?"
+        stmt = shadow[max(shadow.rfind(";", 0, i), shadow.rfind("{", 0, i), shadow.rfind("}", 0, i)) + 1:i]
+        if m.group(0).startswith("fence("):
+            op, kind = "fence", "SeqCst"
+            rep = f"crate::sync::weaken::fence({site}, ord::SEQ_CST)"
+        else:
+            kind = {"ACQUIRE": "Acquire", "ACQ_REL": "AcqRel"}[m.group(1)]
+            rep = f"crate::sync::weaken::ord({site}, ord::{m.group(1)})"
+            calls = re.findall(r"\.(\w+)\(", stmt)
+            op = calls[-1] if calls else "?"
+            if "compare_exchange" in stmt:
+                tail = stmt[stmt.rfind("compare_exchange"):]
+                op = "CAS failure" if "ord::" in tail else "CAS success"
+        print(f"{site}\tsrc/raw/{path.name}:{line}\t{fn}\t{op}\t{kind}")
+        out.append(text[last:i])
+        out.append(rep)
+        last = m.end()
+    out.append(text[last:])
+    path.write_text("".join(out))
+sync = root / "src" / "sync.rs"
+sync.write_text(sync.read_text() + '''
+/// Inserted by loom/weaken.sh: site `EPOCHMAP_WEAKEN` is weakened to Relaxed.
+pub(crate) mod weaken {
+    use core::sync::atomic::Ordering;
+    fn chosen() -> usize {
+        static SITE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        *SITE.get_or_init(|| std::env::var("EPOCHMAP_WEAKEN").ok().and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+    #[inline]
+    pub(crate) fn ord(site: usize, o: Ordering) -> Ordering {
+        if site == chosen() { Ordering::Relaxed } else { o }
+    }
+    #[inline]
+    pub(crate) fn fence(site: usize, o: Ordering) {
+        if site != chosen() { super::fence(o) }
+    }
+}
+''')
+PY
+nsites=$(wc -l < "$work/sites.tsv")
+if [ -n "${WEAKEN_LIST:-}" ]; then cat "$work/sites.tsv"; exit 0; fi
+echo "weaken: $nsites ordering sites in src/raw" >&2
+
+export CARGO_TARGET_DIR=${WEAKEN_TARGET_DIR:-$root/target/loom-weaken}
+export RUSTFLAGS="--cfg loom --cfg crossbeam_loom --cfg crossbeam_sanitize"
+(cd "$work/crate/loom" && cargo build --release --tests --quiet)
+# Every (binary, model) pair, cheapest models first.
+bins=$(cd "$work/crate/loom" && cargo test --release --tests --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import sys,json
+for l in sys.stdin:
+    m=json.loads(l)
+    if m.get("reason")=="compiler-artifact" and m.get("executable") and m["target"]["kind"]==["test"]: print(m["executable"])')
+: > "$work/models.tsv"
+for b in $bins; do
+    for t in $("$b" --list 2>/dev/null | sed -n 's/: test$//p'); do
+        start=$(date +%s.%N)
+        if EPOCHMAP_WEAKEN=0 timeout "$timeout_s" "$b" --exact "$t" --test-threads 1 >/dev/null 2>&1; then
+            secs=$(echo "$(date +%s.%N) - $start" | bc)
+            printf '%s\t%s\t%s\n' "$secs" "$b" "$t" >> "$work/models.tsv"
+        else
+            echo "weaken: model $t fails WITHOUT weakening: left out of the attribution" >&2
+            echo "$t" >> "$work/baseline-failures"
+        fi
+    done
+done
+sort -n -o "$work/models.tsv" "$work/models.tsv"
+if [ -n "${WEAKEN_SKIP:-}" ]; then
+    grep -Ev "$WEAKEN_SKIP" "$work/models.tsv" > "$work/kept.tsv" || true
+    mv "$work/kept.tsv" "$work/models.tsv"
+fi
+
+{
+    echo "| site | file:line | function | operation | ordering | first model that fails with it Relaxed | how it fails |"
+    echo "|---|---|---|---|---|---|---|"
+} > "$out"
+sites=("$@")
+[ ${#sites[@]} -eq 0 ] && sites=($(cut -f1 "$work/sites.tsv"))
+uncaught=0
+for s in "${sites[@]}"; do
+    IFS=$'\t' read -r _ loc fn op kind < <(awk -F'\t' -v s="$s" '$1==s' "$work/sites.tsv")
+    caught="**none**"; how=""
+    while IFS=$'\t' read -r _ b t; do
+        rc=0
+        log=$(EPOCHMAP_WEAKEN=$s timeout "$timeout_s" "$b" --exact "$t" --test-threads 1 2>&1) || rc=$?
+        if [ "$rc" = 124 ]; then
+            # Out of time is not a failure: more weak-memory outcomes to explore.
+            how="${how}$t timed out (${timeout_s} s); "
+        elif [ "$rc" != 0 ]; then
+            caught="$t"
+            how=$(printf '%s\n' "$log" | grep -A1 "failed: panicked at" | tail -1 | cut -c1-90 | tr '|' '/')
+            [ -z "$how" ] && how="exit $rc"
+            break
+        fi
+    done < "$work/models.tsv"
+    [ "$caught" = "**none**" ] && uncaught=$((uncaught + 1))
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$s" "$loc" "$fn" "$op" "$kind" "$caught" "$how" | tee -a "$out" >&2
+done
+if [ -f "$work/baseline-failures" ]; then
+    echo "" >> "$out"
+    echo "Models failing without any weakening (left out): $(tr '\n' ' ' < "$work/baseline-failures")" >> "$out"
+fi
+echo "weaken: ${#sites[@]} sites, $uncaught caught by no model; table in $out" >&2

@@ -1,0 +1,247 @@
+//! Exclusive access: operations through `&mut RawMap` (or by value).
+//!
+//! A `&mut` borrow of the map proves that no other thread is inside it: every
+//! reference a guard handed out borrows the map, so none is alive, and no
+//! operation is half-way through a claim or a CAS. These operations therefore
+//! use crossbeam-epoch's `unprotected()` guard, load with `Relaxed` (nothing
+//! is published to anyone) and free memory synchronously, like `Drop`.
+//!
+//! The one thing they must respect is an *unfinished resize*: a map can be
+//! handed over mid-migration, with a node FROZEN in the old table and LIVE in
+//! the new one (the same pointer), or still only in the old table. Lookups
+//! walk the tables oldest first and take the first readable match (a frozen
+//! node is current, see `docs/design.md` section 5); whole-map walks use
+//! [`RawMap::owned_nodes`], which deduplicates.
+//!
+//! Taking the entries out (`drain`, `into_iter`, `shrink_to_fit`) detaches
+//! every node and replaces the table chain by one fresh table, so the map is
+//! valid and empty before the first entry is handed to the caller.
+
+use super::bucket::{match_empty, match_tag, readable, tag_of};
+use super::node::Node;
+use super::table::{AllocFailure, Table};
+use super::{alloc_panic, RawMap};
+use crate::counter::Striped;
+use crate::sync::{ord, parallelism, Shared};
+use core::hash::{BuildHasher, Hash};
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+use equivalent::Equivalent;
+
+/// Nodes taken out of a map: owned, each exactly once.
+pub(crate) struct Detached<K, V> {
+    nodes: std::vec::IntoIter<*mut Node<K, V>>,
+}
+
+// SAFETY: the nodes are owned by this value alone (detached from every table),
+// so sending it sends the keys and values.
+unsafe impl<K: Send, V: Send> Send for Detached<K, V> {}
+// SAFETY: `&Detached` gives no access to the nodes.
+unsafe impl<K: Sync, V: Sync> Sync for Detached<K, V> {}
+
+impl<K, V> Detached<K, V> {
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+impl<K, V> Iterator for Detached<K, V> {
+    type Item = (K, V);
+
+    fn next(&mut self) -> Option<(K, V)> {
+        let ptr = self.nodes.next()?;
+        // SAFETY: detached nodes are owned by this iterator alone and each pointer is
+        // yielded once; no guard can reach them (they are in no table).
+        let node = unsafe { Box::from_raw(ptr) };
+        let Node { key, value } = *node;
+        Some((key, ManuallyDrop::into_inner(value)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.nodes.size_hint()
+    }
+}
+
+impl<K, V> ExactSizeIterator for Detached<K, V> {}
+
+impl<K, V> Drop for Detached<K, V> {
+    fn drop(&mut self) {
+        for ptr in self.nodes.by_ref() {
+            // SAFETY: as in `next`: owned, not yet handed out, freed once.
+            unsafe { Node::destroy(ptr) };
+        }
+    }
+}
+
+/// `(&K, &mut V)` over the nodes of a map borrowed mutably.
+pub(crate) struct RawIterMut<'a, K, V> {
+    nodes: std::vec::IntoIter<*mut Node<K, V>>,
+    _map: PhantomData<&'a mut (K, V)>,
+}
+
+// SAFETY: yields `&K` and `&mut V` borrowed from a `&mut` map.
+unsafe impl<K: Sync, V: Send> Send for RawIterMut<'_, K, V> {}
+// SAFETY: `&RawIterMut` gives no access to the entries.
+unsafe impl<K: Sync, V: Sync> Sync for RawIterMut<'_, K, V> {}
+
+impl<'a, K, V> Iterator for RawIterMut<'a, K, V> {
+    type Item = (&'a K, &'a mut V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let ptr = self.nodes.next()?;
+        // SAFETY: the map is borrowed mutably for 'a, so no other reference to its nodes
+        // exists; `owned_nodes` lists each node once, so the `&mut V`s never alias.
+        let node = unsafe { &mut *ptr };
+        Some((&node.key, &mut *node.value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.nodes.size_hint()
+    }
+}
+
+impl<K, V> ExactSizeIterator for RawIterMut<'_, K, V> {}
+
+impl<K, V, S> RawMap<K, V, S> {
+    /// The node of `key` through exclusive access, as a raw pointer (no shared
+    /// reference is created, so the caller may turn it into `&mut`).
+    fn find_exclusive<Q>(&mut self, key: &Q) -> Option<*mut Node<K, V>>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        S: BuildHasher,
+    {
+        let hash = self.hash(key);
+        let tag = tag_of(hash);
+        // SAFETY: `&mut self`: no other thread can reach the tables or nodes.
+        let guard = unsafe { crossbeam_epoch::unprotected() };
+        // Exclusive access: no other thread, so Relaxed (nothing to pair with).
+        let mut t = self.root.load(ord::RELAXED, guard);
+        while !t.is_null() {
+            // SAFETY: a table of the chain, live while the map is.
+            let table = unsafe { t.deref() };
+            let home = table.home(hash);
+            for dist in 0..table.nbuckets {
+                let bucket = table.bucket(home + dist);
+                // Exclusive access: Relaxed, as above.
+                let word = bucket.tags.load(ord::RELAXED);
+                for i in match_tag(word, tag) {
+                    // Exclusive access: Relaxed, as above.
+                    let p = bucket.slots[i].load(ord::RELAXED, guard);
+                    if !readable(p) {
+                        continue;
+                    }
+                    // SAFETY: readable slots point to live nodes the map owns.
+                    if key.equivalent(unsafe { &p.deref().key }) {
+                        return Some(p.as_raw() as *mut Node<K, V>);
+                    }
+                }
+                if match_empty(word).any() {
+                    break;
+                }
+            }
+            // Exclusive access: Relaxed, as above.
+            t = table.next.load(ord::RELAXED, guard);
+        }
+        None
+    }
+
+    /// The value of `key`, mutably.
+    pub(crate) fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        Q: ?Sized + Hash + Equivalent<K>,
+        S: BuildHasher,
+    {
+        let ptr = self.find_exclusive(key)?;
+        // SAFETY: `&mut self` for the returned lifetime: no other reference to the node
+        // exists; the pointer came from the slot, not from a shared reference.
+        Some(unsafe { &mut *(*ptr).value })
+    }
+
+    /// Every entry, values mutable.
+    pub(crate) fn iter_mut(&mut self) -> RawIterMut<'_, K, V> {
+        RawIterMut {
+            nodes: self.owned_nodes().into_iter(),
+            _map: PhantomData,
+        }
+    }
+
+    /// Detaches every node and leaves the map empty, with one table of `nbuckets`.
+    pub(crate) fn detach_all(&mut self, nbuckets: usize) -> Result<Detached<K, V>, AllocFailure> {
+        let fresh = Table::<K, V>::allocate(nbuckets, self.tuning.chunk)?;
+        let nodes = self.owned_nodes();
+        // SAFETY: exclusive access (see `find_exclusive`).
+        let guard = unsafe { crossbeam_epoch::unprotected() };
+        // Exclusive access: Relaxed, nothing is published to another thread.
+        let old = self.root.swap(
+            Shared::from(fresh as *const Table<K, V>),
+            ord::RELAXED,
+            guard,
+        );
+        let mut t = old;
+        while !t.is_null() {
+            // SAFETY: a table of the old chain, unreachable from the map from now on.
+            // Exclusive access: Relaxed, as above.
+            let next = unsafe { t.deref() }.next.load(ord::RELAXED, guard);
+            // SAFETY: no guard can reach the old chain (exclusive access), and its nodes
+            // were detached above; each table is freed once.
+            unsafe { Table::deallocate(t.as_raw() as *mut Table<K, V>) };
+            t = next;
+        }
+        self.len = Striped::new(parallelism() * 2);
+        Ok(Detached {
+            nodes: nodes.into_iter(),
+        })
+    }
+
+    /// Buckets of the newest table (the one a resize in flight moves into).
+    pub(crate) fn buckets_exclusive(&mut self) -> usize {
+        // SAFETY: exclusive access (see `find_exclusive`).
+        let guard = unsafe { crossbeam_epoch::unprotected() };
+        // Exclusive access: Relaxed.
+        let mut t = self.root.load(ord::RELAXED, guard);
+        loop {
+            // SAFETY: a table of the chain, live while the map is.
+            let table = unsafe { t.deref() };
+            // Exclusive access: Relaxed.
+            let next = table.next.load(ord::RELAXED, guard);
+            if next.is_null() {
+                return table.nbuckets;
+            }
+            t = next;
+        }
+    }
+
+    /// Empties the map, returning its entries; the table keeps its size.
+    pub(crate) fn drain(&mut self) -> Detached<K, V> {
+        let nbuckets = self.buckets_exclusive();
+        match self.detach_all(nbuckets) {
+            Ok(d) => d,
+            Err(e) => alloc_panic(e),
+        }
+    }
+
+    /// Rebuilds the map into the smallest table that holds its entries,
+    /// finishing any resize in flight and dropping every tombstone.
+    pub(crate) fn shrink_to_fit(&mut self)
+    where
+        K: Hash + Eq + Send + 'static,
+        V: Send + 'static,
+        S: BuildHasher,
+    {
+        let live = self.len();
+        let nbuckets = match Table::<K, V>::buckets_for(live) {
+            Ok(n) => n.max(self.tuning.min_buckets),
+            Err(e) => alloc_panic(e),
+        };
+        let detached = match self.detach_all(nbuckets) {
+            Ok(d) => d,
+            Err(e) => alloc_panic(e),
+        };
+        let guard = crossbeam_epoch::pin();
+        for (k, v) in detached {
+            // The ordinary insert path: the fresh table is sized for every entry, so
+            // no resize starts, and each key is distinct.
+            self.insert(k, v, &guard);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! [`Stats`]: a cheap observability snapshot of a map.
+
+/// Sizes and resize activity of a map, from [`HashMap::stats`](crate::HashMap::stats).
+///
+/// Taking a snapshot reads a few counters and table headers (no lock, no
+/// write, no walk over the entries), so a metrics endpoint can call it on
+/// every scrape. During concurrent writes the fields are read one after the
+/// other and may describe slightly different instants.
+///
+/// ```
+/// let map: epochmap::HashMap<u32, u32> = (0..1000).map(|i| (i, i)).collect();
+/// let s = map.stats();
+/// assert_eq!(s.len, 1000);
+/// assert!(s.capacity >= 1000);
+/// assert!(s.load_factor > 0.0 && s.load_factor <= 1.0);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Entries in the map (see [`HashMap::len`](crate::HashMap::len)).
+    pub len: usize,
+    /// Entries the map holds before its next resize (of the resize target
+    /// while a resize is in flight).
+    pub capacity: usize,
+    /// Buckets of the current table (7 slots each).
+    pub buckets: usize,
+    /// Slots of the current table that are no longer empty: entries, tombstones
+    /// of removed entries and inserts in flight (an estimate). A resize starts
+    /// when this reaches 7/8 of the slots.
+    pub slots_used: usize,
+    /// `len` divided by the slots of the current table.
+    pub load_factor: f64,
+    /// Resizes (grow, shrink or rebuild) started since the map was created.
+    pub resizes_started: usize,
+    /// Resizes completed since the map was created.
+    pub resizes_finished: usize,
+    /// The resize in flight, if any.
+    pub migration: Option<MigrationProgress>,
+}
+
+/// Progress of the resize in flight; see [`Stats::migration`].
+///
+/// ```
+/// let map: epochmap::HashMap<u32, u32> = (0..1000).map(|i| (i, i)).collect();
+/// if let Some(m) = map.stats().migration {
+///     assert!(m.buckets_migrated <= m.from_buckets);
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MigrationProgress {
+    /// Buckets of the table being moved out of.
+    pub from_buckets: usize,
+    /// Buckets of the table being moved into.
+    pub to_buckets: usize,
+    /// Buckets of the old table already moved (counted a chunk at a time).
+    pub buckets_migrated: usize,
+    /// Migration chunks finished.
+    pub chunks_done: usize,
+    /// Migration chunks in all.
+    pub chunks_total: usize,
+}
+
+impl Stats {
+    pub(crate) fn from_snapshot(s: crate::raw::snapshot::Snapshot) -> Stats {
+        let slots = s.root_buckets * crate::raw::bucket::SLOTS;
+        Stats {
+            len: s.len,
+            capacity: s.capacity,
+            buckets: s.root_buckets,
+            slots_used: s.root_slots_used,
+            load_factor: s.len as f64 / slots as f64,
+            resizes_started: s.resizes_started,
+            resizes_finished: s.resizes_finished,
+            migration: s
+                .migration
+                .map(|(to, done, total, chunk)| MigrationProgress {
+                    from_buckets: s.root_buckets,
+                    to_buckets: to,
+                    buckets_migrated: (done * chunk).min(s.root_buckets),
+                    chunks_done: done,
+                    chunks_total: total,
+                }),
+        }
+    }
+}

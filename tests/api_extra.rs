@@ -1,0 +1,503 @@
+//! The API beyond the core operations: compute, guard-free reads, exclusive
+//! (`&mut`) access, `Equivalent` lookups in every keyed operation, stats, and
+//! the `serde` / `rayon` features.
+
+use epochmap::{Compute, HashMap, HashSet, Operation};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::thread;
+
+/// A map with two-bucket tables and one-bucket migration steps, so that a
+/// handful of keys crosses a resize and a resize can be left half done.
+fn tiny<V>() -> HashMap<u64, V> {
+    HashMap::with_tuning(2, 1, 1, ahash::RandomState::with_seeds(1, 2, 3, 4))
+}
+
+#[test]
+fn compute_reports_each_outcome_and_writes_only_what_the_closure_decided() {
+    let map = HashMap::new();
+    let m = map.pin();
+    let r = m.compute("k", |e| match e {
+        None => Operation::<_, ()>::Insert(1),
+        Some(_) => unreachable!("absent at first"),
+    });
+    assert_eq!(r, Compute::Inserted(&"k", &1));
+    let r = m.compute("k", |e| Operation::<_, ()>::Insert(e.unwrap().1 + 10));
+    assert_eq!(
+        r,
+        Compute::Updated {
+            old: (&"k", &1),
+            new: (&"k", &11)
+        }
+    );
+    assert_eq!(r.old_value(), Some(&1));
+    assert_eq!(r.new_value(), Some(&11));
+    assert_eq!(m.compute("k", |_| Operation::Abort(7)), Compute::Aborted(7));
+    assert_eq!(m.get("k"), Some(&11), "abort leaves the entry");
+    assert_eq!(
+        m.compute("k", |_| Operation::<i32, ()>::Remove),
+        Compute::Removed(&"k", &11)
+    );
+    assert_eq!(m.get("k"), None);
+    assert_eq!(m.len(), 0);
+    assert_eq!(
+        m.compute("k", |_| Operation::<i32, ()>::Remove),
+        Compute::Absent,
+        "removing an absent key writes nothing"
+    );
+    assert!(m.is_empty());
+}
+
+#[test]
+fn concurrent_computes_never_lose_an_increment_across_resizes() {
+    const THREADS: u64 = 4;
+    const ROUNDS: u64 = 2_000;
+    let map: HashMap<u64, u64> = tiny();
+    let calls = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for i in 0..ROUNDS {
+                    let g = map.guard();
+                    // 64 keys: enough to grow the two-bucket table several times.
+                    map.compute(
+                        i % 64,
+                        |e| {
+                            calls.fetch_add(1, SeqCst);
+                            Operation::<_, ()>::Insert(e.map_or(1, |(_, n)| n + 1))
+                        },
+                        &g,
+                    );
+                }
+            });
+        }
+    });
+    let g = map.guard();
+    let total: u64 = map.values(&g).sum();
+    assert_eq!(total, THREADS * ROUNDS);
+    assert_eq!(map.len(), 64);
+    assert!(calls.load(SeqCst) as u64 >= THREADS * ROUNDS);
+    assert!(
+        map.stats().resizes_finished > 0,
+        "the test must cross resizes"
+    );
+}
+
+#[test]
+fn concurrent_compute_removes_each_entry_exactly_once() {
+    let map: HashMap<u64, u64> = (0..1_000).map(|k| (k, k)).collect();
+    let removed = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let m = map.pin();
+                for k in 0..1_000 {
+                    if let Compute::Removed(key, v) = m.compute(k, |_| Operation::<u64, ()>::Remove)
+                    {
+                        assert_eq!(key, v);
+                        removed.fetch_add(1, SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(removed.load(SeqCst), 1_000);
+    assert!(map.is_empty());
+}
+
+#[test]
+fn update_or_insert_with_counts_exactly_and_inserts_once_per_call() {
+    let map: HashMap<u64, u64> = tiny();
+    let inserts = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let m = map.pin();
+                for i in 0..2_000u64 {
+                    m.update_or_insert_with(
+                        i % 50,
+                        |n| n + 1,
+                        || {
+                            inserts.fetch_add(1, SeqCst);
+                            1
+                        },
+                    );
+                }
+            });
+        }
+    });
+    let g = map.guard();
+    assert_eq!(map.values(&g).sum::<u64>(), 8_000);
+    // Every key was inserted once; an `insert` call that lost its race had its
+    // value reused for the update path's retry rather than calling `insert` again,
+    // so at most one `insert` call per operation that saw the key absent.
+    let n = inserts.load(SeqCst);
+    assert!((50..=200).contains(&n), "insert closures called {n} times");
+}
+
+#[test]
+fn a_panicking_compute_closure_leaves_the_map_unchanged() {
+    let map = HashMap::new();
+    map.pin().insert(1, 1);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let m = map.pin();
+        let _ = m.compute(1, |_| -> Operation<i32, ()> { panic!("closure failed") });
+    }));
+    assert!(r.is_err());
+    assert_eq!(map.pin().get(&1), Some(&1));
+    assert_eq!(map.len(), 1);
+}
+
+#[test]
+fn guard_free_reads_return_owned_results() {
+    let map = HashMap::new();
+    map.pin().insert(String::from("a"), vec![1, 2, 3]);
+    assert_eq!(map.get_cloned("a"), Some(vec![1, 2, 3]));
+    assert_eq!(map.get_cloned("b"), None);
+    assert_eq!(map.read("a", |k, v| (k.len(), v.len())), Some((1, 3)));
+    assert_eq!(map.read("b", |_, v| v.len()), None);
+}
+
+/// Runs a future to completion on this thread (enough for futures that only
+/// yield once).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// Yields to the executor once.
+struct YieldOnce(bool);
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            std::task::Poll::Pending
+        }
+    }
+}
+
+#[test]
+fn a_future_using_guard_free_reads_across_await_is_send() {
+    fn spawnable<F: std::future::Future + Send + 'static>(f: F) -> F {
+        f
+    }
+    let map = Arc::new(HashMap::new());
+    map.pin().insert(1u64, String::from("one"));
+    let m = Arc::clone(&map);
+    let fut = spawnable(async move {
+        let before = m.get_cloned(&1);
+        YieldOnce(false).await;
+        let len = m.read(&1, |_, v| v.len());
+        (before, len)
+    });
+    assert_eq!(block_on(fut), (Some(String::from("one")), Some(3)));
+}
+
+#[test]
+fn string_keys_are_found_by_str_in_every_keyed_operation() {
+    let map: HashMap<String, u32> = HashMap::new();
+    let m = map.pin();
+    m.insert("a".into(), 1);
+    m.insert("b".into(), 2);
+    m.insert("c".into(), 3);
+    assert_eq!(m.get("a"), Some(&1));
+    assert_eq!(m.get_key_value("a").map(|(k, _)| k.as_str()), Some("a"));
+    assert!(m.contains_key("b"));
+    assert_eq!(m.update("a", |v| v + 10), Some(&11));
+    assert_eq!(m.compare_exchange("b", &2, 20), Ok(&2));
+    assert_eq!(
+        m.remove_if("c", |_, v| *v == 3),
+        Some((&"c".to_string(), &3))
+    );
+    assert_eq!(m.remove("a"), Some(&11));
+    assert_eq!(map.get_cloned("b"), Some(20));
+    drop(m);
+    let mut map = map;
+    *map.get_mut("b").unwrap() += 1;
+    assert_eq!(map.get_cloned("b"), Some(21));
+    let set: HashSet<String> = ["x".to_string()].into_iter().collect();
+    assert!(set.pin().contains("x"));
+    assert!(set.pin().remove("x"));
+}
+
+#[test]
+fn stats_track_sizes_and_a_resize_in_flight() {
+    let map: HashMap<u64, u64> = tiny();
+    let s = map.stats();
+    assert_eq!((s.len, s.buckets, s.resizes_started), (0, 2, 0));
+    assert!(s.migration.is_none());
+    let g = map.guard();
+    for k in 0..8 {
+        map.insert(k, k, &g);
+    }
+    map.begin_resize(64, &g);
+    let s = map.stats();
+    assert_eq!(s.len, 8);
+    assert_eq!(s.resizes_started, s.resizes_finished + 1);
+    let mig = s.migration.expect("a resize was started");
+    assert_eq!((mig.from_buckets, mig.to_buckets), (s.buckets, 64));
+    assert!(mig.buckets_migrated <= mig.from_buckets);
+    assert_eq!(mig.chunks_total, s.buckets);
+    assert!(s.capacity >= 64 * 6, "capacity is the target table's");
+    assert!((s.load_factor - 8.0 / (s.buckets as f64 * 7.0)).abs() < 1e-9);
+    // Writes help the resize to its end.
+    for k in 0..8 {
+        map.insert(k, k + 1, &g);
+    }
+    let s = map.stats();
+    assert!(s.migration.is_none());
+    assert_eq!(s.resizes_started, s.resizes_finished);
+    assert_eq!(s.buckets, 64);
+}
+
+struct Counted(u64, Arc<AtomicUsize>);
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, SeqCst);
+    }
+}
+
+/// A map of `n` counted values with a resize started and only partly done.
+fn half_resized(n: u64, drops: &Arc<AtomicUsize>) -> HashMap<u64, Counted> {
+    let map = tiny();
+    {
+        let g = map.guard();
+        for k in 0..n {
+            map.insert(k, Counted(k, drops.clone()), &g);
+        }
+        map.begin_resize(256, &g);
+        // One write: one chunk migrated (and the new key's region sealed), the rest not yet.
+        map.insert(1_000, Counted(1_000, drops.clone()), &g);
+    }
+    let s = map.stats();
+    let mig = s.migration.expect("the resize must still be in flight");
+    assert!(mig.chunks_done < mig.chunks_total);
+    map
+}
+
+#[test]
+fn mut_access_mid_resize_sees_each_entry_once() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut map = half_resized(10, &drops);
+    for (k, v) in map.iter_mut() {
+        assert_eq!(*k, v.0);
+        v.0 += 1;
+    }
+    assert_eq!(map.iter_mut().len(), 11);
+    let g = map.guard();
+    for k in 0..10 {
+        assert_eq!(map.get(&k, &g).map(|c| c.0), Some(k + 1));
+    }
+    drop(g);
+    map.get_mut(&3).unwrap().0 = 99;
+    assert_eq!(map.read(&3, |_, c| c.0), Some(99));
+    assert!(map.get_mut(&77).is_none());
+    drop(map);
+    assert_eq!(drops.load(SeqCst), 11);
+}
+
+#[test]
+fn into_iter_mid_resize_yields_each_entry_once_and_drops_the_rest() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let map = half_resized(20, &drops);
+    let mut keys: Vec<u64> = map
+        .into_iter()
+        .map(|(k, c)| {
+            assert_eq!(k, c.0);
+            k
+        })
+        .collect();
+    keys.sort_unstable();
+    let mut want: Vec<u64> = (0..20).chain([1_000]).collect();
+    want.sort_unstable();
+    assert_eq!(keys, want);
+    assert_eq!(drops.load(SeqCst), 21);
+
+    let map = half_resized(20, &drops);
+    let mut it = map.into_iter();
+    assert_eq!(it.len(), 21);
+    let first = it.next().unwrap();
+    drop(it);
+    assert_eq!(
+        drops.load(SeqCst),
+        21 + 20,
+        "unconsumed entries are dropped"
+    );
+    drop(first);
+    assert_eq!(drops.load(SeqCst), 42);
+}
+
+#[test]
+fn drain_empties_the_map_and_leaves_it_usable() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut map = half_resized(15, &drops);
+    let drained: Vec<(u64, Counted)> = map.drain().collect();
+    assert_eq!(drained.len(), 16);
+    assert!(map.is_empty());
+    assert!(map.stats().migration.is_none());
+    assert_eq!(map.pin().get(&3).map(|c| c.0), None);
+    map.pin().insert(3, Counted(3, drops.clone()));
+    assert_eq!(map.pin().get(&3).map(|c| c.0), Some(3));
+    drop(drained);
+    assert_eq!(drops.load(SeqCst), 16);
+    // A drain dropped before the end drops the entries it did not yield.
+    let it = map.drain();
+    assert_eq!(it.len(), 1);
+    drop(it);
+    assert_eq!(drops.load(SeqCst), 17);
+    assert!(map.is_empty());
+}
+
+#[test]
+fn shrink_to_fit_finishes_a_resize_and_keeps_every_entry() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut map = half_resized(30, &drops);
+    map.shrink_to_fit();
+    let s = map.stats();
+    assert!(s.migration.is_none());
+    assert_eq!(s.len, 31);
+    assert!(s.capacity >= 32 && s.capacity < 256 * 6);
+    let g = map.guard();
+    for k in (0..30).chain([1_000]) {
+        assert_eq!(map.get(&k, &g).map(|c| c.0), Some(k));
+    }
+    drop(g);
+    assert_eq!(drops.load(SeqCst), 0, "shrinking moves values, drops none");
+
+    let mut big: HashMap<u64, u64> = (0..50_000).map(|k| (k, k)).collect();
+    let before = big.capacity();
+    big.retain(|k, _| *k < 100, &big.guard());
+    big.shrink_to_fit();
+    assert!(
+        big.capacity() < before / 100,
+        "{before} -> {}",
+        big.capacity()
+    );
+    assert_eq!(big.len(), 100);
+    assert_eq!(big.get_cloned(&99), Some(99));
+}
+
+#[test]
+fn set_exclusive_access() {
+    let mut set: HashSet<u32> = (0..100).collect();
+    let mut drained: Vec<u32> = set.drain().collect();
+    drained.sort_unstable();
+    assert_eq!(drained, (0..100).collect::<Vec<_>>());
+    assert!(set.is_empty());
+    set.extend(0..10);
+    set.shrink_to_fit();
+    assert_eq!(set.stats().len, 10);
+    let mut all: Vec<u32> = set.into_iter().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..10).collect::<Vec<_>>());
+}
+
+#[cfg(feature = "serde")]
+mod serde_feature {
+    use super::*;
+
+    #[test]
+    fn maps_and_sets_round_trip_through_json() {
+        let map: HashMap<String, Vec<u32>> = (0..100)
+            .map(|i| (format!("k{i}"), vec![i, i * 2]))
+            .collect();
+        let json = serde_json::to_string(&map).unwrap();
+        let back: HashMap<String, Vec<u32>> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, map);
+        assert_eq!(back.get_cloned("k7"), Some(vec![7, 14]));
+
+        let set: HashSet<u64> = (0..100).collect();
+        let json = serde_json::to_string(&set).unwrap();
+        let back: HashSet<u64> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, set);
+    }
+
+    #[test]
+    fn json_shape_matches_std() {
+        let map: HashMap<String, u8> = [("a".to_string(), 1)].into_iter().collect();
+        assert_eq!(serde_json::to_string(&map).unwrap(), r#"{"a":1}"#);
+        let std: std::collections::HashMap<String, u8> =
+            serde_json::from_str(&serde_json::to_string(&map).unwrap()).unwrap();
+        assert_eq!(std["a"], 1);
+    }
+
+    #[test]
+    fn malformed_input_is_an_error() {
+        assert!(serde_json::from_str::<HashMap<String, u8>>(r#"{"a":"x"}"#).is_err());
+        assert!(serde_json::from_str::<HashMap<String, u8>>("[1,2]").is_err());
+        assert!(serde_json::from_str::<HashSet<u8>>(r#"{"a":1}"#).is_err());
+        // Duplicate keys: the last value wins, as with std.
+        let m: HashMap<String, u8> = serde_json::from_str(r#"{"a":1,"a":2}"#).unwrap();
+        assert_eq!((m.len(), m.get_cloned("a")), (1, Some(2)));
+    }
+}
+
+#[cfg(feature = "rayon")]
+mod rayon_feature {
+    use super::*;
+    use rayon::prelude::*;
+
+    #[test]
+    fn parallel_fill_and_scan_of_a_shared_map() {
+        let map: HashMap<u64, u64> = (0..100_000u64)
+            .into_par_iter()
+            .map(|i| (i, i * 2))
+            .collect();
+        assert_eq!(map.len(), 100_000);
+        let g = map.guard();
+        assert_eq!(
+            map.par_iter(&g).map(|(_, v)| *v).sum::<u64>(),
+            (0..100_000u64).map(|i| i * 2).sum::<u64>()
+        );
+        assert_eq!(
+            map.par_iter(&g).filter(|(k, v)| **v == **k * 2).count(),
+            100_000
+        );
+        drop(g);
+
+        // Extend a map shared with readers, through `&HashMap`.
+        let shared: HashMap<u64, u64> = HashMap::new();
+        thread::scope(|s| {
+            s.spawn(|| {
+                let mut r = &shared;
+                r.par_extend((0..50_000u64).into_par_iter().map(|i| (i, i)));
+            });
+            s.spawn(|| {
+                for i in (0..50_000u64).step_by(97) {
+                    if let Some(v) = shared.get_cloned(&i) {
+                        assert_eq!(v, i);
+                    }
+                }
+            });
+        });
+        assert_eq!(shared.len(), 50_000);
+        let mut owned = shared;
+        owned.par_extend((50_000..60_000u64).into_par_iter().map(|i| (i, i)));
+        assert_eq!(owned.len(), 60_000);
+    }
+
+    #[test]
+    fn parallel_set() {
+        let set: HashSet<u64> = (0..10_000u64).into_par_iter().map(|i| i % 5_000).collect();
+        assert_eq!(set.len(), 5_000);
+        let g = set.guard();
+        assert_eq!(set.par_iter(&g).count(), 5_000);
+    }
+}
