@@ -23,7 +23,7 @@ pub(crate) use core::sync::atomic::{fence, AtomicIsize, AtomicU64, AtomicUsize};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicIsize, AtomicU64, AtomicUsize};
 
-pub(crate) use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+pub(crate) use crossbeam_epoch::{Atomic, Guard, Owned, Pointer, Shared};
 
 /// Memory orderings used by the map, switchable to `SeqCst` as a whole.
 pub(crate) mod ord {

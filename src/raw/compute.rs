@@ -98,28 +98,15 @@ where
                                 key: key.take().expect("present until published"),
                                 value: ManuallyDrop::new(value),
                             });
-                            // Release: publishes the new node to readers' Acquire slot
-                            // loads (W7); Acquire on failure pairs with the writer that
-                            // changed the slot first.
-                            match hit.bucket.slots[hit.index].compare_exchange(
-                                hit.ptr,
-                                new,
-                                ord::ACQ_REL,
-                                ord::ACQUIRE,
-                                guard,
-                            ) {
+                            match hit.replace(new, guard) {
                                 Ok(published) => {
-                                    // SAFETY: unlinked by our CAS, retired once.
-                                    unsafe {
-                                        Node::retire(hit.ptr.as_raw() as *mut Node<K, V>, guard)
-                                    };
                                     // SAFETY: just published; freed only via `defer`.
                                     let new = unsafe { published.deref() };
                                     return Computed::Updated { old: current, new };
                                 }
-                                Err(e) => {
+                                Err(new) => {
                                     // Never published: the node is still ours alone.
-                                    let Node { key: k, value } = *e.new.into_box();
+                                    let Node { key: k, value } = *new.into_box();
                                     key = Some(k);
                                     lost(ManuallyDrop::into_inner(value));
                                 }

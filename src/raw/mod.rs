@@ -382,15 +382,8 @@ where
                     if !replace {
                         return Inserted::Occupied { current, rejected };
                     }
-                    // Release: publishes our node to readers' Acquire loads; Acquire on
-                    // failure pairs with the writer that changed the slot.
-                    if hit.bucket.slots[hit.index]
-                        .compare_exchange(hit.ptr, ptr, ord::ACQ_REL, ord::ACQUIRE, guard)
-                        .is_ok()
-                    {
+                    if hit.replace(ptr, guard).is_ok() {
                         core::mem::forget(rejected);
-                        // SAFETY: unlinked by our CAS, retired once.
-                        unsafe { Node::retire(hit.ptr.as_raw() as *mut Node<K, V>, guard) };
                         return Inserted::Replaced { old: current };
                     }
                 }
@@ -620,23 +613,13 @@ where
                         key,
                         value: ManuallyDrop::new(value),
                     });
-                    // Release: publishes the new node to readers' Acquire loads; Acquire on
-                    // failure pairs with the writer that changed the slot.
-                    match hit.bucket.slots[hit.index].compare_exchange(
-                        hit.ptr,
-                        new,
-                        ord::ACQ_REL,
-                        ord::ACQUIRE,
-                        guard,
-                    ) {
+                    match hit.replace(new, guard) {
                         Ok(published) => {
-                            // SAFETY: unlinked by our CAS, retired once.
-                            unsafe { Node::retire(hit.ptr.as_raw() as *mut Node<K, V>, guard) };
                             // SAFETY: just published; freed only via `defer`.
                             return Ok((current, unsafe { published.deref() }));
                         }
-                        Err(e) => {
-                            let Node { key, value } = *e.new.into_box();
+                        Err(new) => {
+                            let Node { key, value } = *new.into_box();
                             spare_key = Some(key);
                             lost(ManuallyDrop::into_inner(value));
                         }

@@ -20,7 +20,7 @@ use super::bucket::{
 };
 use super::node::Node;
 use super::table::Table;
-use crate::sync::{ord, Guard, Shared};
+use crate::sync::{ord, Guard, Pointer, Shared};
 use equivalent::Equivalent;
 
 /// A slot a writer may claim.
@@ -38,6 +38,35 @@ pub(crate) struct Hit<'g, K, V> {
     pub(crate) bucket: &'g Bucket<K, V>,
     pub(crate) index: usize,
     pub(crate) ptr: Shared<'g, Node<K, V>>,
+}
+
+impl<'g, K, V> Hit<'g, K, V> {
+    /// Replaces the live node with `new` and retires the old one (W7 in
+    /// docs/design.md). On failure `new` comes back: the slot changed first.
+    pub(crate) fn replace<P>(&self, new: P, guard: &'g Guard) -> Result<Shared<'g, Node<K, V>>, P>
+    where
+        P: Pointer<Node<K, V>>,
+        K: Send + 'static,
+        V: Send + 'static,
+    {
+        // Release: publishes the new node to readers' Acquire slot loads; Acquire on
+        // failure pairs with the writer that changed the slot first.
+        match self.bucket.slots[self.index].compare_exchange(
+            self.ptr,
+            new,
+            ord::ACQ_REL,
+            ord::ACQUIRE,
+            guard,
+        ) {
+            Ok(published) => {
+                // SAFETY: unlinked by our CAS (no other thread can unlink it again), and
+                // retired once, here.
+                unsafe { Node::retire(self.ptr.as_raw() as *mut Node<K, V>, guard) };
+                Ok(published)
+            }
+            Err(e) => Err(e.new),
+        }
+    }
 }
 
 pub(crate) enum Scan<'g, K, V> {
