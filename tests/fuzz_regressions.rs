@@ -4,6 +4,7 @@
 //! found it (`cargo +nightly fuzz fmt <target> <file>` prints an input).
 
 use epochmap::HashMap;
+use std::hash::{BuildHasher, Hasher};
 
 /// Found by `ops`: `Capacity(6935)`, `BeginResize(143)`, `Reserve(62834)`.
 /// A shrink was in flight when `reserve` ran; `reserve` only helped the
@@ -44,4 +45,78 @@ fn reserve_right_after_removes_start_a_shrink_makes_room() {
         m.capacity(),
         m.len()
     );
+}
+
+/// The hasher of the fuzz targets' `HasherChoice::Seeded(byte)`
+/// (`fuzz/src/hasher.rs`): ahash with fixed seeds, fed through `write` only,
+/// so that a test hashes keys exactly as the crashing input did.
+#[derive(Clone)]
+struct FuzzSeeded(ahash::RandomState);
+
+fn fuzz_seeded(byte: u8) -> FuzzSeeded {
+    FuzzSeeded(ahash::RandomState::with_seeds(
+        0x243f_6a88_85a3_08d3 ^ u64::from(byte),
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    ))
+}
+
+struct FuzzSeededHasher(ahash::AHasher);
+
+impl BuildHasher for FuzzSeeded {
+    type Hasher = FuzzSeededHasher;
+    fn build_hasher(&self) -> FuzzSeededHasher {
+        FuzzSeededHasher(self.0.build_hasher())
+    }
+}
+
+impl Hasher for FuzzSeededHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes)
+    }
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+}
+
+/// Runs `scenario` on its own thread and fails if it has not returned within
+/// `secs` seconds: a hang must fail the test, not stall the run. (The stuck
+/// thread is left spinning; the test binary exits when the tests are done.)
+fn finishes_within(secs: u64, scenario: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        scenario();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("still running after {secs} s"),
+        // The scenario panicked: its own message is already printed.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the scenario panicked"),
+    }
+}
+
+/// Found by `ops` (a 10 s timeout): `Seeded(77)`, `Capacity(65535)` (1023),
+/// `Insert(77, _)`, `RemoveIf(177, Always)`, `BeginResize(77)` (1 bucket,
+/// raised to the 2-bucket minimum: one entry in 14 slots), then
+/// `InsertRange { start: 109, count: 91 }`. An insert into the target of a
+/// resize in flight waits for room only when it would land outside its home
+/// bucket (`must_wait_for_room`), so inserts into their home buckets fill the
+/// 2-bucket target to the last slot while the shrink into it is still in
+/// flight. The migration then finds no free slot for the old table's entry
+/// and `copy_into` spins forever, waiting for a "transient" full table.
+#[test]
+fn inserts_during_a_shrink_to_a_tiny_table_do_not_hang_the_migration() {
+    finishes_within(10, || {
+        let map: HashMap<u16, u32, FuzzSeeded> =
+            HashMap::with_capacity_and_hasher(1023, fuzz_seeded(77));
+        let m = map.pin();
+        m.insert(77, 0);
+        map.begin_resize(1, m.guard());
+        for k in 109..200 {
+            m.insert(k, 1);
+        }
+        assert_eq!(m.len(), 92);
+    });
 }

@@ -389,7 +389,7 @@ where
                 }
                 Scan::Absent(None) => table = self.make_room(table, hash, guard),
                 Scan::Absent(Some(free)) => {
-                    if free.pos >= SLOTS && self.must_wait_for_room(table, guard) {
+                    if self.must_wait_for_room(table, guard) {
                         table = self.make_room(table, hash, guard);
                         continue;
                     }
@@ -444,13 +444,20 @@ where
         }
     }
 
-    /// True if `table` is a resize target over its load limit: inserting more could
-    /// leave no room for the entries still to be copied into it.
+    /// True if `table` is the target of the resize in flight and an insert now could
+    /// leave too little room for the entries still to be copied into it. Those are
+    /// bounded by `len` (entries already copied are counted twice, which only makes
+    /// the bound safer), so the target keeps `len` slots free under its load limit.
     fn must_wait_for_room(&self, table: Shared<'_, Table<K, V>>, guard: &Guard) -> bool {
         // Acquire: pairs with the Release root swing (`finish`).
         let root = self.root.load(ord::ACQUIRE, guard);
+        if root == table {
+            return false;
+        }
         // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
-        root != table && unsafe { table.deref() }.over_load()
+        let t = unsafe { table.deref() };
+        let committed = t.aux.used.sum() + self.len.sum();
+        committed * table::MAX_LOAD_DEN >= t.nbuckets * SLOTS * table::MAX_LOAD_NUM
     }
 
     /// The table is full (or a resize target over its limit): grow it, or help the
