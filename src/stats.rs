@@ -34,6 +34,9 @@ pub struct Stats {
     pub resizes_started: usize,
     /// Resizes completed since the map was created.
     pub resizes_finished: usize,
+    /// Buckets moved by all resizes since the map was created (counted per
+    /// completed chunk of 8 buckets by default).
+    pub buckets_migrated: usize,
     /// The resize in flight, if any.
     pub migration: Option<MigrationProgress>,
 }
@@ -72,6 +75,7 @@ impl Stats {
             load_factor: s.len as f64 / slots as f64,
             resizes_started: s.resizes_started,
             resizes_finished: s.resizes_finished,
+            buckets_migrated: s.buckets_migrated,
             migration: s
                 .migration
                 .map(|(to, done, total, chunk)| MigrationProgress {

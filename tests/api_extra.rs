@@ -265,6 +265,10 @@ fn stats_track_sizes_and_a_resize_in_flight() {
     assert!(s.migration.is_none());
     assert_eq!(s.resizes_started, s.resizes_finished);
     assert_eq!(s.buckets, 64);
+    assert_eq!(
+        s.buckets_migrated, 2,
+        "the whole 2-bucket table was moved, once"
+    );
 }
 
 struct Counted(u64, Arc<AtomicUsize>);

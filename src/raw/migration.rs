@@ -127,6 +127,10 @@ where
         // thread that flips the bit counts the chunk.
         let prev = table.aux.done_bits[c / 64].fetch_or(bit, ord::ACQ_REL);
         if prev & bit == 0 {
+            // Relaxed: statistics only.
+            self.stats
+                .buckets_migrated
+                .fetch_add(end - start, ord::RELAXED);
             // AcqRel: the increments form a release sequence, so the thread that counts
             // the last chunk acquires every chunk's seals before it swings the root.
             let done = table.aux.chunks_done.fetch_add(1, ord::ACQ_REL) + 1;

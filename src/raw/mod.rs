@@ -73,6 +73,8 @@ impl Default for Tuning {
 pub(crate) struct Stats {
     pub(crate) resizes_started: AtomicUsize,
     pub(crate) resizes_finished: AtomicUsize,
+    /// Buckets sealed by completed migration chunks, over the map's lifetime.
+    pub(crate) buckets_migrated: AtomicUsize,
 }
 
 pub(crate) struct RawMap<K, V, S> {

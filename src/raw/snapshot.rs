@@ -17,6 +17,7 @@ pub(crate) struct Snapshot {
     pub(crate) capacity: usize,
     pub(crate) resizes_started: usize,
     pub(crate) resizes_finished: usize,
+    pub(crate) buckets_migrated: usize,
     /// `(to_buckets, chunks_done, chunks_total, buckets_per_chunk)` of a resize in flight.
     pub(crate) migration: Option<(usize, usize, usize, usize)>,
 }
@@ -47,6 +48,8 @@ impl<K, V, S> RawMap<K, V, S> {
             resizes_started: self.stats.resizes_started.load(ord::RELAXED),
             // Relaxed: as above.
             resizes_finished: self.stats.resizes_finished.load(ord::RELAXED),
+            // Relaxed: as above.
+            buckets_migrated: self.stats.buckets_migrated.load(ord::RELAXED),
             migration,
         }
     }
