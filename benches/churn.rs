@@ -65,7 +65,11 @@ impl Visit<u64> for Churn {
                 for _ in 0..BATCH / 2 {
                     ops.insert(key(0, hi), hi);
                     hi += 1;
-                    assert!(ops.remove(&key(0, lo)), "{}: a present key was not removed", M::NAME);
+                    assert!(
+                        ops.remove(&key(0, lo)),
+                        "{}: a present key was not removed",
+                        M::NAME
+                    );
                     lo += 1;
                 }
                 worst = worst.max(batch.elapsed());
@@ -85,7 +89,10 @@ impl Visit<u64> for Churn {
         let field = |r: &serde_json::Value, f: &str| r[f].as_f64().unwrap();
         let tenth = (self.rounds / 10).max(1);
         let first: Vec<f64> = rounds[..tenth].iter().map(|r| field(r, "mops")).collect();
-        let last: Vec<f64> = rounds[self.rounds - tenth..].iter().map(|r| field(r, "mops")).collect();
+        let last: Vec<f64> = rounds[self.rounds - tenth..]
+            .iter()
+            .map(|r| field(r, "mops"))
+            .collect();
         let alloc: Vec<f64> = rounds.iter().map(|r| field(r, "alloc_bytes")).collect();
         let summary = json!({
             "mops_first_tenth": median(first.clone()),
@@ -136,5 +143,8 @@ fn main() {
             f("worst_batch_us_max"),
         );
     }
-    measure::save("churn", &json!({ "bench": "churn", "results": churn.results }));
+    measure::save(
+        "churn",
+        &json!({ "bench": "churn", "results": churn.results }),
+    );
 }

@@ -114,7 +114,12 @@ impl Visit<u64> for Growth {
                     let t = Instant::now();
                     let found = black_box(ops.get(&k));
                     h.saturating_record(t.elapsed().as_nanos() as u64);
-                    assert_eq!(found, Some(i), "{}: a key present before the lookup was missed", M::NAME);
+                    assert_eq!(
+                        found,
+                        Some(i),
+                        "{}: a key present before the lookup was missed",
+                        M::NAME
+                    );
                 }
                 h
             });
@@ -161,7 +166,10 @@ fn main() {
     each_map(&mut growth);
     print_table(&growth.results);
     let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpu.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':']));
+    let model = cpu
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']));
     measure::save(
         "growth_latency",
         &json!({

@@ -2,8 +2,20 @@
 //! `get`s of present `u64` keys with ahash, against unsynchronised
 //! `hashbrown::HashMap` with the same hasher. Issue targets: ≤ 1.2× hashbrown's
 //! time at 1,024 keys, ≤ 1.6× at 1,048,576 keys (ratios in docs/benchmarks.md).
+//!
+//! The same loop runs on the peers (see `maps/mod.rs`), all with the same
+//! hasher: papaya and flurry with a handle pinned once outside the loop, like
+//! `epochmap`; dashmap, scc and `RwLock<hashbrown>` locking per lookup (they
+//! have no other way); and, as `*-pin-per-op`, epochmap and papaya pinning
+//! for every lookup.
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+mod maps;
+
+use criterion::measurement::WallTime;
+use criterion::{
+    black_box, criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
+use maps::{Map, Ops, Visit};
 use rand::seq::SliceRandom;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use std::time::Duration;
@@ -63,8 +75,56 @@ fn hot_read(c: &mut Criterion) {
                 sum
             })
         });
+
+        maps::each_map(&mut Peers {
+            group: &mut group,
+            keys: &keys,
+            order: &order,
+        });
     }
     group.finish();
+}
+
+/// Runs the lookup loop on every peer map, built with the same keys.
+struct Peers<'a, 'c> {
+    group: &'a mut BenchmarkGroup<'c, WallTime>,
+    keys: &'a [u64],
+    order: &'a [u64],
+}
+
+/// Sum of the values of `order`'s keys, which must all be present.
+#[inline]
+fn lookups(ops: &impl Ops<u64>, order: &[u64]) -> u64 {
+    let mut sum = 0u64;
+    for k in order {
+        sum = sum.wrapping_add(ops.get(black_box(k)).unwrap());
+    }
+    sum
+}
+
+impl Visit<u64> for Peers<'_, '_> {
+    fn visit<M: Map<u64>>(&mut self) {
+        let map = M::with_capacity(0);
+        for &k in self.keys {
+            map.per_op().insert(k, k);
+        }
+        let n = self.keys.len();
+        // epochmap's pinned form is the `epochmap` bench above.
+        if M::NAME != "epochmap" {
+            self.group
+                .bench_with_input(BenchmarkId::new(M::NAME, n), self.order, |b, order| {
+                    let ops = map.pinned();
+                    b.iter(|| lookups(&ops, order))
+                });
+        }
+        if M::PINS && M::NAME != "flurry" {
+            let id = BenchmarkId::new(format!("{}-pin-per-op", M::NAME), n);
+            self.group.bench_with_input(id, self.order, |b, order| {
+                let ops = map.per_op();
+                b.iter(|| lookups(&ops, order))
+            });
+        }
+    }
 }
 
 criterion_group!(benches, hot_read);

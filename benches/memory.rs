@@ -112,7 +112,11 @@ fn child(spec: &str, entries: u64) {
 }
 
 fn main() {
-    let entries = if measure::full_run() { ENTRIES } else { TEST_ENTRIES };
+    let entries = if measure::full_run() {
+        ENTRIES
+    } else {
+        TEST_ENTRIES
+    };
     if let Ok(spec) = std::env::var("MEMORY_CASE") {
         child(&spec, entries);
         return;
@@ -120,7 +124,9 @@ fn main() {
     let exe = std::env::current_exe().expect("own path");
     let mut results = Vec::new();
     for (value, payload) in VALUES {
-        println!("\nbytes per entry after {entries} inserts of (u64, {value}); payload {payload} B:");
+        println!(
+            "\nbytes per entry after {entries} inserts of (u64, {value}); payload {payload} B:"
+        );
         println!("| map | alloc (live) | alloc (peak) | RSS |");
         println!("|---|---|---|---|");
         for map in maps::NAMES {
@@ -129,9 +135,16 @@ fn main() {
                 .env("MEMORY_CASE", format!("{map}:{value}"))
                 .output()
                 .expect("run the child");
-            assert!(out.status.success(), "{map}:{value} failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{map}:{value} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let stdout = String::from_utf8_lossy(&out.stdout);
-            let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")).expect("a RESULT line");
+            let line = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("RESULT "))
+                .expect("a RESULT line");
             let r: serde_json::Value = serde_json::from_str(line).expect("the child's JSON");
             println!(
                 "| {map} | {:.1} | {:.1} | {:.1} |",

@@ -101,15 +101,19 @@ pub fn full_run() -> bool {
 
 /// The file this run's results go to, for bench `bench`; creates the directory.
 pub fn result_path(bench: &str) -> PathBuf {
-    let root = std::env::var_os("BENCH_RESULTS").map(PathBuf::from).unwrap_or_else(|| {
-        std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| PathBuf::from("target"), PathBuf::from)
-            .join("bench-results")
-    });
+    let root = std::env::var_os("BENCH_RESULTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+                .join("bench-results")
+        });
     let dir = root.join(bench);
     std::fs::create_dir_all(&dir).expect("create the results directory");
     let run = std::env::var("BENCH_RUN").unwrap_or_else(|_| {
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         format!("run-{secs}")
     });
     dir.join(format!("{run}.json"))
