@@ -27,6 +27,95 @@ fn main() {
                 }
             }
         }
+        "epochmap-insert" => {
+            // Growth from empty: inserts plus every incremental migration.
+            let map = epochmap::HashMap::with_hasher(hasher);
+            let m = map.pin();
+            for &k in &keys {
+                m.insert(k, k);
+            }
+            sum = map.len() as u64;
+        }
+        "epochmap-presized" => {
+            let map = epochmap::HashMap::with_capacity_and_hasher(n, hasher);
+            let m = map.pin();
+            let t = std::time::Instant::now();
+            for &k in &keys {
+                m.insert(k, k);
+            }
+            eprintln!("insert phase {:?}", t.elapsed());
+            sum = map.len() as u64;
+            let t = std::time::Instant::now();
+            drop(m);
+            drop(map);
+            eprintln!("drop phase {:?}", t.elapsed());
+        }
+        "epochmap-fill2" | "epochmap-fill1" => {
+            let threads = if which == "epochmap-fill2" { 2 } else { 1 };
+            let map = epochmap::HashMap::with_capacity_and_hasher(n, hasher);
+            let t = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for part in keys.chunks(n.div_ceil(threads)) {
+                    let map = &map;
+                    s.spawn(move || {
+                        let m = map.pin();
+                        for &k in part {
+                            m.insert(k, k);
+                        }
+                    });
+                }
+            });
+            eprintln!("{which}: fill {:?}", t.elapsed());
+            sum = map.len() as u64;
+        }
+        "epochmap-get-time" | "hashbrown-get-time" => {
+            // Random-order gets of present keys; prints ns per get (best of 5 passes).
+            let mut order: Vec<u64> = keys.clone();
+            let mut x = 0x2545F4914F6CDD1Du64;
+            for i in (1..order.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                order.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let mut best = f64::MAX;
+            if which.starts_with("epochmap") {
+                let map = epochmap::HashMap::with_hasher(hasher);
+                let m = map.pin();
+                for &k in &keys {
+                    m.insert(k, k);
+                }
+                for _ in 0..5 {
+                    let t = std::time::Instant::now();
+                    for k in &order {
+                        sum = sum.wrapping_add(*m.get(black_box(k)).unwrap());
+                    }
+                    best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
+                }
+            } else {
+                let mut map = hashbrown::HashMap::with_hasher(hasher);
+                for &k in &keys {
+                    map.insert(k, k);
+                }
+                for _ in 0..5 {
+                    let t = std::time::Instant::now();
+                    for k in &order {
+                        sum = sum.wrapping_add(*map.get(black_box(k)).unwrap());
+                    }
+                    best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
+                }
+            }
+            eprintln!("{which} n={n}: {best:.2} ns/get");
+        }
+        "hashbrown-insert" => {
+            let mut map = hashbrown::HashMap::with_hasher(hasher);
+            let t = std::time::Instant::now();
+            for &k in &keys {
+                map.insert(k, k);
+            }
+            eprintln!("insert phase {:?}", t.elapsed());
+            sum = map.len() as u64;
+        }
         _ => {
             let mut map = hashbrown::HashMap::with_hasher(hasher);
             for &k in &keys {
