@@ -116,7 +116,6 @@ impl<K, V> Table<K, V> {
         if raw.is_null() {
             return Err(AllocFailure::OutOfMemory(layout.size()));
         }
-        advise_huge_pages(raw, layout.size());
         let chunk = chunk.clamp(1, nbuckets);
         let nchunks = nbuckets.div_ceil(chunk);
         let used_stripes = (parallelism() * 2).min(nbuckets / 8).max(1);
@@ -191,28 +190,6 @@ impl<K, V> Table<K, V> {
     }
 }
 
-/// Asks Linux to back the 2 MiB-aligned interior of a large table with
-/// transparent huge pages (a lookup in a table far bigger than the TLB's reach
-/// otherwise pays a page walk on top of the cache miss). The memory still comes
-/// from the global allocator, zeroed lazily; only its page size changes. A
-/// refusal (THP disabled) is harmless, so the result is ignored.
-#[cfg(all(target_os = "linux", not(loom), not(miri)))]
-fn advise_huge_pages(raw: *mut u8, size: usize) {
-    const HUGE: usize = 2 << 20;
-    if size < 2 * HUGE {
-        return;
-    }
-    let start = (raw as usize).next_multiple_of(HUGE);
-    let end = (raw as usize + size) / HUGE * HUGE;
-    if end > start {
-        // SAFETY: `[start, end)` lies inside the allocation we own; MADV_HUGEPAGE only
-        // changes how the kernel backs these pages, never their contents.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
-    }
-}
-
-#[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
-fn advise_huge_pages(_raw: *mut u8, _size: usize) {}
 
 impl<K, V> Table<K, V> {
     /// Frees a table block (header allocations and buckets; not the nodes, which
