@@ -754,7 +754,8 @@ where
     }
 
     /// Starts a resize of the table to `buckets` buckets now (tests and models
-    /// use it to put a resize in the middle of a scenario). Not stable API.
+    /// use it to put a resize in the middle of a scenario), raised to what the
+    /// current entries need. Not stable API.
     #[doc(hidden)]
     pub fn begin_resize(&self, buckets: usize, guard: &Guard) {
         self.check(guard);

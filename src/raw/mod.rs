@@ -772,10 +772,14 @@ where
         }
     }
 
-    /// Starts a resize of the root to `nbuckets` (tests and loom models force resizes).
+    /// Starts a resize of the root to `nbuckets` (tests and loom models force resizes),
+    /// raised to what the current entries need: a target too small for them could
+    /// never receive them all.
     pub(crate) fn begin_resize(&self, nbuckets: usize, guard: &Guard) -> Result<(), AllocFailure> {
+        let needed = Table::<K, V>::buckets_for(self.len.sum())?;
         let nbuckets = nbuckets
             .max(self.tuning.min_buckets)
+            .max(needed)
             .checked_next_power_of_two()
             .ok_or(AllocFailure::CapacityOverflow)?;
         // Acquire: pairs with the Release root swing (`finish`).

@@ -190,7 +190,6 @@ impl<K, V> Table<K, V> {
     }
 }
 
-
 impl<K, V> Table<K, V> {
     /// Frees a table block (header allocations and buckets; not the nodes, which
     /// the map frees, since they may have moved to another table).
