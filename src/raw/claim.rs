@@ -16,18 +16,15 @@
 //!    retracts. A claim of the key at a later position is killed (CAS to
 //!    tombstone); if that CAS fails because the claim was committed meanwhile,
 //!    the key exists and this claim retracts. A claim at an earlier position
-//!    wins: this claim retracts and *helps* it (resolves and commits it on its
-//!    owner's behalf), so no insert ever waits for a suspended thread. A COPY
-//!    claim also retracts when its source slot in the old table is no longer
-//!    frozen.
+//!    wins: this claim retracts and retries from its scan. A COPY claim also
+//!    retracts when its source slot in the old table is no longer frozen.
 //! 4. **Commit** with a `Release` CAS that clears the tag bit. It fails if the
-//!    claim was killed or sealed by migration; the operation then retries. An
-//!    owner whose claim was committed by a helper finds its node live and
-//!    counts that as its own commit.
+//!    claim was killed or sealed by migration; the operation then retries.
 //!
-//! The earliest claim of a key always wins unless a live entry exists, so
-//! some insert always completes (lock-freedom), and at most one live entry of
-//! a key exists at any time.
+//! The earliest claim of a key wins unless a live entry exists, and at most
+//! one live entry of a key exists at any time. Inserts of *different* keys
+//! never wait for each other; inserts of the *same* key may wait for the
+//! earliest claim of it to commit (docs/design.md, "Progress").
 
 use super::bucket::{
     match_empty, match_tag, state, tag_byte, tag_of, with_tag_byte, State, TAG_TOMBSTONE,
@@ -51,17 +48,15 @@ pub(crate) enum Claim {
 }
 
 /// What the re-scan after a claim decided.
-pub(crate) enum Verdict<'g, K, V> {
+pub(crate) enum Verdict {
     Commit,
     /// A live entry of the key exists elsewhere.
     Exists,
-    /// A stale copy (the source is no longer frozen): try again from the scan.
+    /// An earlier claim of the key, or a stale copy (the source is no longer
+    /// frozen): try again from the scan.
     Retry,
     /// The region is being migrated.
     Moved,
-    /// An earlier claim of the key: complete it on its owner's behalf
-    /// ([`Table::help_claim`]) rather than wait for its owner.
-    Help(Free<'g, K, V>, Shared<'g, Node<K, V>>),
 }
 
 impl<K, V> Table<K, V> {
@@ -163,7 +158,7 @@ impl<K, V> Table<K, V> {
         own: &Free<'g, K, V>,
         source: Option<CopySource<'_, 'g, K, V>>,
         guard: &'g Guard,
-    ) -> Verdict<'g, K, V>
+    ) -> Verdict
     where
         K: Eq,
     {
@@ -205,18 +200,17 @@ impl<K, V> Table<K, V> {
                     // An insert claim seen by a copy: inserts of this key happen only after its
                     // old region is sealed, so this copy is stale (the source check ends it).
                     State::Pending if source.is_some() => return Verdict::Retry,
-                    // A claim of the same kind at an earlier position wins: help it along
-                    // instead of waiting for its owner (lock-freedom).
+                    // A claim of the same kind at an earlier position wins: retract and
+                    // retry from the scan. (Committing the earlier claim on its owner's
+                    // behalf was tried and removed: a claim retracted and re-made with the
+                    // same node in the same slot is indistinguishable from the one a helper
+                    // resolved, so a stale helper could commit a claim it never resolved
+                    // (ABA; found by tests/linearizability.rs). Hence inserts of one key
+                    // may wait for an earlier claim of that key; see docs/design.md.)
                     State::Pending | State::Copy
                         if pos < own.pos && (st == State::Copy) == source.is_some() =>
                     {
-                        let earlier = Free {
-                            bucket,
-                            index: i,
-                            pos,
-                            empty: false,
-                        };
-                        return Verdict::Help(earlier, p);
+                        return Verdict::Retry;
                     }
                     _ => {
                         // A later claim, or a stale COPY seen by an insert: kill it; its
@@ -261,35 +255,6 @@ impl<K, V> Table<K, V> {
             }
         }
         Verdict::Commit
-    }
-
-    /// Completes an earlier claim of the key on its owner's behalf: resolves it as
-    /// its owner would (after our own fence) and commits it if it wins. Each step
-    /// moves to a strictly earlier claim, so this ends.
-    pub(crate) fn help_claim<'g>(
-        &'g self,
-        hash: u64,
-        key: &K,
-        mut target: Free<'g, K, V>,
-        mut claim: Shared<'g, Node<K, V>>,
-        source: Option<CopySource<'_, 'g, K, V>>,
-        guard: &'g Guard,
-    ) where
-        K: Eq,
-    {
-        loop {
-            match self.resolve(hash, key, &target, source, guard) {
-                Verdict::Commit => {
-                    self.commit(&target, claim, guard);
-                    return;
-                }
-                Verdict::Help(earlier, p) => {
-                    target = earlier;
-                    claim = p;
-                }
-                Verdict::Exists | Verdict::Retry | Verdict::Moved => return,
-            }
-        }
     }
 
     /// Step 4: publish the claimed node. True if it is now live (committed by us or

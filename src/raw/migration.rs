@@ -147,8 +147,16 @@ where
         // anything themselves) must see any COPY claim a late copier stored before that
         // copier's own fence; pairs with the fence in `resolve` (design.md, "late copiers").
         fence(ord::SEQ_CST);
-        let old = Shared::from(table as *const Table<K, V>);
-        let new = Shared::from(next as *const Table<K, V>);
+        // Take the old table's pointer from the atomic, not from `table`: the pointer
+        // that frees it must carry the allocation's provenance, not a shared borrow's.
+        // Acquire: pairs with the Release root swing of a racing finisher.
+        let old = self.root.load(ord::ACQUIRE, guard);
+        if !core::ptr::eq(old.as_raw(), table) {
+            return;
+        }
+        // Acquire: pairs with the Release CAS that linked `next` (start_migration).
+        let new = table.next.load(ord::ACQUIRE, guard);
+        debug_assert!(core::ptr::eq(new.as_raw(), next));
         // Release: publishes the completed table to every later root load (Acquire in all
         // operations); Acquire on failure: nothing is read.
         if self
@@ -160,7 +168,7 @@ where
             // SAFETY: the old table is unreachable from the root now; guards that loaded
             // it earlier keep it alive until they unpin. Its slots are all MOVED, so
             // freeing it frees no node.
-            unsafe { Table::retire(table, guard) };
+            unsafe { Table::retire(old.as_raw(), guard) };
         }
     }
 
@@ -259,12 +267,6 @@ where
                                 if next.commit(&free, claim, guard) {
                                     return;
                                 }
-                            }
-                            Verdict::Help(earlier, p) => {
-                                if next.retract(&free, claim, guard) {
-                                    return;
-                                }
-                                next.help_claim(hash, &node.key, earlier, p, source, guard);
                             }
                             Verdict::Exists | Verdict::Retry | Verdict::Moved => {
                                 if next.retract(&free, claim, guard) {

@@ -413,13 +413,6 @@ where
                             core::mem::forget(unwinding);
                             let committed = match verdict {
                                 Verdict::Commit => t.commit(&free, claim, guard),
-                                Verdict::Help(earlier, p) => {
-                                    let ours = t.retract(&free, claim, guard);
-                                    if !ours {
-                                        t.help_claim(hash, key, earlier, p, None, guard);
-                                    }
-                                    ours
-                                }
                                 Verdict::Exists | Verdict::Retry => t.retract(&free, claim, guard),
                                 Verdict::Moved => {
                                     let ours = t.retract(&free, claim, guard);
