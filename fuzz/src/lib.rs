@@ -1,0 +1,50 @@
+//! Shared pieces of the fuzz targets in `fuzz_targets/`.
+//!
+//! Every target reads its input through [`arbitrary`], so the first bytes of
+//! an input choose how the map is built ([`Shape`]: hasher, initial capacity
+//! or tuning) and the rest is a list of operations. The hashers are the point:
+//! a seeded ahash spreads keys, [`HasherChoice::OneBucket`] sends every key to
+//! one bucket (the longest probe chains the table can have) and
+//! [`HasherChoice::LowBits`] keeps only a few low bits (every key's home is
+//! bucket 0, the tags differ). With a 2-bucket table that migrates one bucket per write, a
+//! few dozen operations cross several grows and shrinks.
+//!
+//! [`history`] checks the results of the `concurrent` target: it decides,
+//! key by key, whether some sequential order of the operations explains
+//! everything the threads observed.
+
+pub mod hasher;
+pub mod history;
+pub mod predicate;
+pub mod shape;
+
+pub use hasher::{FuzzHasher, FuzzState, HasherChoice};
+pub use predicate::Pred;
+pub use shape::Shape;
+
+/// Runs a few pin/flush cycles so that the global epoch advances and garbage
+/// retired so far is freed: a node that the map retired while still reachable
+/// is then a use-after-free that AddressSanitizer reports.
+pub fn reclaim() {
+    for _ in 0..4 {
+        epochmap::HashMap::<u8, u8>::new().guard().flush();
+    }
+}
+
+/// Whether a table of `buckets` buckets (7 slots each) holding `entries`
+/// entries is at most half full. The targets call the `begin_resize` test
+/// hook, which trusts its caller, only with such sizes, and count in
+/// `entries` every entry the map may hold before the input ends: inserts
+/// into the target of a migration in flight can fill it, and then the
+/// migration never finishes (`tests/fuzz_regressions.rs`,
+/// `inserts_during_a_shrink_to_a_tiny_table_do_not_hang_the_migration`).
+pub fn fits(buckets: usize, entries: usize) -> bool {
+    buckets * 7 >= 2 * entries
+}
+
+/// Sorted copy of `(key, value)` pairs, for comparing iteration orders.
+pub fn sorted<K: Ord + Copy, V: Ord + Copy>(it: impl IntoIterator<Item = (K, V)>) -> Vec<(K, V)> {
+    let mut v: Vec<_> = it.into_iter().collect();
+    v.sort_unstable();
+    v
+}
