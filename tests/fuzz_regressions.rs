@@ -120,3 +120,90 @@ fn inserts_during_a_shrink_to_a_tiny_table_do_not_hang_the_migration() {
         assert_eq!(m.len(), 92);
     });
 }
+
+/// Two threads meet before each of `rounds` rounds and then run `a(round)`
+/// and `b(round)` at the same time.
+fn race(rounds: u32, a: impl Fn(u32) + Sync, b: impl Fn(u32) + Sync) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let arrived = [AtomicU32::new(0), AtomicU32::new(0)];
+    let meet = |me: usize, round: u32| {
+        arrived[me].store(round + 1, Ordering::Release);
+        let mut spins = 0u32;
+        while arrived[1 - me].load(Ordering::Acquire) < round + 1 {
+            spins += 1;
+            if spins < 1000 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for r in 0..rounds {
+                meet(0, r);
+                a(r);
+            }
+        });
+        s.spawn(|| {
+            for r in 0..rounds {
+                meet(1, r);
+                b(r);
+            }
+        });
+    });
+}
+
+/// After `race`: keys `0..rounds` are each present once, and `len` counts
+/// them (it is exact when no write is in flight).
+fn every_key_once(map: &HashMap<u32, u32>, rounds: u32) {
+    let m = map.pin();
+    let missing: Vec<u32> = (0..rounds).filter(|k| m.get(k).is_none()).collect();
+    assert!(
+        missing.is_empty(),
+        "get misses {} keys: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert_eq!(m.iter().count(), rounds as usize, "iteration");
+    assert_eq!(m.len(), rounds as usize, "len with no write in flight");
+}
+
+/// Found by `concurrent` (shared keys, `LowBits(213)`, `with_tuning(2, 1, 1)`):
+/// thread 0 ran `get_or_insert_with(0, || 186)` while thread 1 ran
+/// `insert(0, 0)`, then thread 0 inserted key 5. After both threads joined,
+/// `len()` was 3 while iteration yielded 2 entries, keys 0 and 5, once each.
+/// Here each round races the pair on a fresh key of one map.
+#[test]
+fn len_is_exact_after_get_or_insert_with_races_insert_on_a_new_key() {
+    let map: HashMap<u32, u32> = HashMap::new();
+    let rounds = 20_000;
+    race(
+        rounds,
+        |k| {
+            map.pin().get_or_insert_with(k, || 1);
+        },
+        |k| {
+            map.pin().insert(k, 2);
+        },
+    );
+    every_key_once(&map, rounds);
+}
+
+/// The same accounting with two racing `insert`s of one new key: exactly one
+/// of them adds the entry, so `len` must grow by one per round.
+#[test]
+fn len_is_exact_after_two_inserts_race_on_a_new_key() {
+    let map: HashMap<u32, u32> = HashMap::new();
+    let rounds = 20_000;
+    race(
+        rounds,
+        |k| {
+            map.pin().insert(k, 1);
+        },
+        |k| {
+            map.pin().insert(k, 2);
+        },
+    );
+    every_key_once(&map, rounds);
+}
