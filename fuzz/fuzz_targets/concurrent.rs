@@ -65,8 +65,8 @@ enum Op {
     Iter,
     /// `reserve(n % 512)`.
     Reserve(u16),
-    /// `begin_resize(1 << (log % 9))`, skipped if every key the run can use
-    /// would fill the table more than half (see `epochmap_fuzz::fits`).
+    /// `begin_resize(1 << (log % 9))`, skipped if the entries present
+    /// would fill the table more than half.
     BeginResize(u8),
     /// Inserts key indices `start..start + count % 48`.
     InsertRange {
@@ -117,15 +117,6 @@ impl Keys {
     fn range(self, start: u8, count: u8) -> impl Iterator<Item = u16> {
         let start = start % KEYS;
         (start..start + count % MAX_RANGE).map(move |i| self.key(i))
-    }
-
-    /// Distinct keys all threads together can use.
-    fn most(self) -> usize {
-        let per_thread = usize::from(KEYS + MAX_RANGE - 1);
-        match self.mode {
-            KeyMode::Shared => per_thread,
-            KeyMode::Disjoint => per_thread * usize::from(self.n),
-        }
     }
 
     /// Whether this thread's `retain` may remove `key`.
@@ -283,7 +274,7 @@ fn run_op(map: &Map, keys: Keys, op: Op) -> Seen {
         }
         Op::BeginResize(log) => {
             let buckets = 1usize << (log % 9);
-            if fits(buckets, keys.most()) {
+            if fits(buckets, m.len()) {
                 map.begin_resize(buckets, m.guard());
             }
             Seen::Keys(vec![])

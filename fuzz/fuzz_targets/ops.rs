@@ -42,8 +42,7 @@ enum Op {
     /// `try_reserve(usize::MAX - n)`, must fail without allocating.
     TryReserveOverflow(u8),
     /// `begin_resize(1 << (log % 11))`: grows or shrinks now; skipped if
-    /// the entries present plus those the rest of the input may insert
-    /// would fill the table more than half (see `epochmap_fuzz::fits`).
+    /// the entries present would fill the table more than half.
     BeginResize(u8),
     Get(u8),
     GetKeyValue(u8),
@@ -130,24 +129,7 @@ fn check_contents(map: &Map, model: &Model<u16, u32>, at: &dyn fmt::Display) {
     assert_eq!(m.is_empty(), model.is_empty(), "{at}: is_empty");
 }
 
-/// Distinct keys an input can use: single keys are `u8`, ranges end below 510.
-const MAX_KEYS: usize = 510;
-
-/// Keys each operation inserts, at most.
-fn inserts(op: &Op) -> usize {
-    match *op {
-        Op::Insert(..) | Op::TryInsert(..) | Op::GetOrInsertWith(..) => 1,
-        Op::InsertRange { count, .. } => usize::from(count),
-        _ => 0,
-    }
-}
-
 fn run(input: Input) {
-    // For each operation, how many keys the operations after it may insert.
-    let mut inserts_after = vec![0; input.ops.len()];
-    for i in (1..input.ops.len()).rev() {
-        inserts_after[i - 1] = inserts_after[i] + inserts(&input.ops[i]);
-    }
     let map: Map = input.shape.map();
     let mut model: Model<u16, u32> = Model::new();
     for (i, op) in input.ops.iter().enumerate() {
@@ -293,7 +275,7 @@ fn run(input: Input) {
             }
             Op::BeginResize(log) => {
                 let buckets = 1usize << (log % 11);
-                if fits(buckets, (model.len() + inserts_after[i]).min(MAX_KEYS)) {
+                if fits(buckets, model.len()) {
                     map.begin_resize(buckets, m.guard());
                 }
             }

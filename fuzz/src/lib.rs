@@ -32,12 +32,11 @@ pub fn reclaim() {
 }
 
 /// Whether a table of `buckets` buckets (7 slots each) holding `entries`
-/// entries is at most half full. The targets call the `begin_resize` test
-/// hook, which trusts its caller, only with such sizes, and count in
-/// `entries` every entry the map may hold before the input ends: inserts
-/// into the target of a migration in flight can fill it, and then the
-/// migration never finishes (`tests/fuzz_regressions.rs`,
-/// `inserts_during_a_shrink_to_a_tiny_table_do_not_hang_the_migration`).
+/// entries is at most half full: the sizes the targets pass to the
+/// `begin_resize` test hook, so that a forced resize leaves room as a
+/// resize triggered by load would. (Inserts into the target of a resize in
+/// flight used to be able to fill it and hang the migration;
+/// `tests/fuzz_regressions.rs` keeps that case.)
 pub fn fits(buckets: usize, entries: usize) -> bool {
     buckets * 7 >= 2 * entries
 }
