@@ -257,8 +257,8 @@ impl<K, V> Table<K, V> {
         Verdict::Commit
     }
 
-    /// Step 4: publish the claimed node. True if it is now live (committed by us or
-    /// by a helper), false if the claim was killed or sealed.
+    /// Step 4: publish the claimed node. False if the claim was killed or sealed
+    /// (only its owner ever commits a claim).
     pub(crate) fn commit<'g>(
         &'g self,
         own: &Free<'g, K, V>,
@@ -267,46 +267,36 @@ impl<K, V> Table<K, V> {
     ) -> bool {
         // Release: publishes the node to readers' Acquire slot loads (`lookup`), pairing
         // with them; Acquire on failure: pairs with the killer's/sealer's Release CAS.
-        match own.bucket.slots[own.index].compare_exchange(
-            claim,
-            claim.with_tag(0),
-            ord::ACQ_REL,
-            ord::ACQUIRE,
-            guard,
-        ) {
-            Ok(_) => true,
-            Err(e) => e.current == claim.with_tag(0),
-        }
+        own.bucket.slots[own.index]
+            .compare_exchange(claim, claim.with_tag(0), ord::ACQ_REL, ord::ACQUIRE, guard)
+            .is_ok()
     }
 
-    /// Withdraws a claim (it becomes a reusable tombstone). Returns true if the
-    /// claim cannot be withdrawn because a helper already committed it: the node
-    /// is live and belongs to the table. (Killed or sealed: false, as good as
-    /// withdrawn.)
+    /// Withdraws a claim (it becomes a reusable tombstone). Failure means it was
+    /// already killed or sealed, which is just as good.
     pub(crate) fn retract<'g>(
         &'g self,
         own: &Free<'g, K, V>,
         claim: Shared<'g, Node<K, V>>,
         guard: &'g Guard,
-    ) -> bool {
+    ) {
         // A retracting writer retries from its scan: under loom, let the model run the
         // other threads first so that retry loops stay short.
         #[cfg(loom)]
         crate::sync::yield_to_others();
         // AcqRel: Release pairs with the Acquire loads of claimers that reuse the tombstone;
-        // Acquire on failure pairs with a helper's commit (we then own nothing).
-        match own.bucket.slots[own.index].compare_exchange(
-            claim,
-            Shared::null().with_tag(TAG_TOMBSTONE),
-            ord::ACQ_REL,
-            ord::ACQUIRE,
-            guard,
-        ) {
-            Ok(_) => {
-                own.bucket.note_tombstone();
-                false
-            }
-            Err(e) => e.current == claim.with_tag(0),
+        // Acquire on failure pairs with the killer's/sealer's Release CAS.
+        if own.bucket.slots[own.index]
+            .compare_exchange(
+                claim,
+                Shared::null().with_tag(TAG_TOMBSTONE),
+                ord::ACQ_REL,
+                ord::ACQUIRE,
+                guard,
+            )
+            .is_ok()
+        {
+            own.bucket.note_tombstone();
         }
     }
 }

@@ -269,9 +269,7 @@ where
                                 }
                             }
                             Verdict::Exists | Verdict::Retry | Verdict::Moved => {
-                                if next.retract(&free, claim, guard) {
-                                    return;
-                                }
+                                next.retract(&free, claim, guard);
                             }
                         }
                     }

@@ -114,9 +114,6 @@ pub(crate) enum Inserted<'g, K, V> {
 pub(crate) struct Rejected<'g, K, V> {
     ptr: Shared<'g, Node<K, V>>,
     published: bool,
-    /// Set when a helper committed the node while its insert was unwinding: the
-    /// table owns it, so dropping this must not free it.
-    kept: core::cell::Cell<bool>,
     guard: &'g Guard,
 }
 
@@ -137,9 +134,6 @@ impl<K: Send + 'static, V> Rejected<'_, K, V> {
 
 impl<K, V> Drop for Rejected<'_, K, V> {
     fn drop(&mut self) {
-        if self.kept.get() {
-            return;
-        }
         let ptr = self.ptr.as_raw() as *mut Node<K, V>;
         if self.published {
             struct SendPtr<K, V>(*mut Node<K, V>);
@@ -162,24 +156,17 @@ impl<K, V> Drop for Rejected<'_, K, V> {
     }
 }
 
-/// Retracts a claim if an operation unwinds (a panicking `Eq`) between claim and
-/// commit. If a helper committed the claim first, the node now belongs to the
-/// table: it is counted and must not be freed by the unwinding insert.
+/// Retracts a claim if an operation unwinds (a panicking `Eq`) between claim and commit.
 struct ClaimGuard<'a, 'g, K, V> {
     table: &'g Table<K, V>,
     free: &'a Free<'g, K, V>,
     claim: Shared<'g, Node<K, V>>,
     guard: &'g Guard,
-    len: &'a Striped,
-    kept: &'a core::cell::Cell<bool>,
 }
 
 impl<K, V> Drop for ClaimGuard<'_, '_, K, V> {
     fn drop(&mut self) {
-        if self.table.retract(self.free, self.claim, self.guard) {
-            self.len.add(1);
-            self.kept.set(true);
-        }
+        self.table.retract(self.free, self.claim, self.guard);
     }
 }
 
@@ -366,7 +353,6 @@ where
         let mut rejected = Rejected {
             ptr: Shared::from(Box::into_raw(node) as *const Node<K, V>),
             published: false,
-            kept: core::cell::Cell::new(false),
             guard,
         };
         let ptr = rejected.ptr;
@@ -406,24 +392,22 @@ where
                                 free: &free,
                                 claim,
                                 guard,
-                                len: &self.len,
-                                kept: &rejected.kept,
                             };
                             let verdict = t.resolve(hash, key, &free, None, guard);
                             core::mem::forget(unwinding);
                             let committed = match verdict {
                                 Verdict::Commit => t.commit(&free, claim, guard),
-                                Verdict::Exists | Verdict::Retry => t.retract(&free, claim, guard),
+                                Verdict::Exists | Verdict::Retry => {
+                                    t.retract(&free, claim, guard);
+                                    false
+                                }
                                 Verdict::Moved => {
-                                    let ours = t.retract(&free, claim, guard);
-                                    if !ours {
-                                        table = self.advance(table, hash, guard);
-                                    }
-                                    ours
+                                    t.retract(&free, claim, guard);
+                                    table = self.advance(table, hash, guard);
+                                    false
                                 }
                             };
                             if committed {
-                                // Committed by us, or by a helper while we looked elsewhere.
                                 core::mem::forget(rejected);
                                 self.len.add(1);
                                 if free.pos >= SLOTS {
