@@ -51,11 +51,12 @@ pub(crate) struct Tuning {
     pub(crate) help: usize,
 }
 
-/// Buckets per migration chunk and per helping write. A copied entry costs
-/// about six atomic RMWs (freeze, claim ×2, commit, seal, plus the claim
-/// fence), ~60 ns here; 8 buckets hold ~30 entries at the usual load, so a
-/// helping write stays near 2 µs (the growth-latency target for insert
-/// p99.9), while a resize still finishes after `buckets / 8` writes.
+/// Buckets per migration chunk and per helping write. An estimate, not a
+/// measurement: a copied entry is ~300 instructions and six locked RMWs
+/// (callgrind on `examples/get_profile.rs epochmap-insert`; a locked RMW is
+/// ~6 ns here per docs/fences.md), so ~60 ns; 8 buckets hold ~30 entries at
+/// the usual load, so a helping write should stay near 2 µs. The growth-latency
+/// bench in docs/benchmarks.md was run with the earlier value (64).
 const HELP_BUCKETS: usize = 8;
 
 impl Default for Tuning {
