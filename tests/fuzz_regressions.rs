@@ -207,3 +207,54 @@ fn len_is_exact_after_two_inserts_race_on_a_new_key() {
     );
     every_key_once(&map, rounds);
 }
+
+/// Found by `concurrent` (CI smoke, a 10 s timeout): `Seeded(1)`,
+/// `Capacity(59908)` (516), disjoint keys; thread 0 runs
+/// `InsertRange { start: 245, count: 213 }` (21 keys) while thread 1 runs
+/// `BeginResize(1)`. The shrink sized its 2-bucket target from `len` read
+/// before the inserts landed in the old table's unsealed buckets; the target
+/// could not hold them and the migration spun forever on a full table. A
+/// target that overflows now starts a resize of its own (design.md,
+/// "Overflowing targets").
+#[test]
+fn a_shrink_overtaken_by_inserts_grows_on_instead_of_hanging() {
+    finishes_within(20, || {
+        for round in 0..2_000u32 {
+            let map: HashMap<u16, u32, FuzzSeeded> =
+                HashMap::with_capacity_and_hasher(516, fuzz_seeded(1));
+            let ready = std::sync::atomic::AtomicU32::new(0);
+            let meet = || {
+                use std::sync::atomic::Ordering::{Acquire, Release};
+                ready.fetch_add(1, Release);
+                while ready.load(Acquire) < 2 {
+                    std::hint::spin_loop();
+                }
+            };
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    meet();
+                    let m = map.pin();
+                    for i in 5u16..26 {
+                        m.insert(i * 3, 44);
+                    }
+                });
+                s.spawn(|| {
+                    meet();
+                    // Vary the start a little so the shrink lands at every point of
+                    // the insert run.
+                    for _ in 0..round % 64 {
+                        std::hint::spin_loop();
+                    }
+                    let m = map.pin();
+                    map.begin_resize(2, m.guard());
+                });
+            });
+            let m = map.pin();
+            for i in 5u16..26 {
+                assert_eq!(m.get(&(i * 3)), Some(&44), "round {round}: key {}", i * 3);
+            }
+            assert_eq!(m.len(), 21, "round {round}");
+            assert_eq!(m.iter().count(), 21, "round {round}");
+        }
+    });
+}

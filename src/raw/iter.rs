@@ -93,7 +93,7 @@ where
             // SAFETY: as above.
             let t = unsafe { table.deref() };
             self.collect(t, lo, last);
-            // Acquire: pairs with the Release CAS linking `next` (start_migration).
+            // Acquire: pairs with the Release CAS linking `next` (`link_next`).
             table = t.next.load(ord::ACQUIRE, self.guard);
         }
         match hi {

@@ -10,7 +10,7 @@
 //! `Release` CAS on `next`. From then on:
 //!
 //! - **Writers help.** Every write that meets a table with a `next` migrates
-//!   a bounded number of buckets (`Tuning::help`, 64 by default), claimed a
+//!   a bounded number of buckets (`Tuning::help`, 8 by default), claimed a
 //!   chunk at a time with `fetch_add` on the table's cursor, then seals the
 //!   buckets of its own key's region, issues a `SeqCst` fence and works in
 //!   the new table. No operation ever copies the whole table.
@@ -28,8 +28,11 @@
 //!   the map's root to the new table, then retires the old one with
 //!   `defer_destroy`. The cursor wraps, so a chunk claimed by a thread that
 //!   stalled is handed out again: completion never waits for one thread.
-//! - Only the root table starts a migration, so at most two tables are in
-//!   play, plus retired ones still readable by old guards.
+//! - Only the root table starts a migration by load or by request. The one
+//!   exception is a resize target that overflows while entries are still being
+//!   copied into it ([`RawMap::overflow`]): it starts a resize of its own, so
+//!   a chain of three or more tables can be in play for a while. Readers,
+//!   writers and iterators all follow `next` to the end of the chain.
 
 use super::bucket::{state, State, TAG_COPY, TAG_FROZEN, TAG_MOVED};
 use super::claim::{Claim, Verdict};
@@ -56,7 +59,7 @@ where
     ) -> Result<(), AllocFailure> {
         // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
         let t = unsafe { table.deref() };
-        // Acquire: pairs with the Release CAS below in a racing starter.
+        // Acquire: pairs with the Release CAS in `link_next` of a racing starter.
         if !t.next.load(ord::ACQUIRE, guard).is_null() {
             return Ok(());
         }
@@ -64,6 +67,41 @@ where
         if self.root.load(ord::ACQUIRE, guard) != table {
             return Ok(());
         }
+        self.link_next(t, nbuckets, guard)
+    }
+
+    /// A resize target ran out of room for the entries still being copied into
+    /// it: a shrink sized from a `len` that inserts overtook before the new table
+    /// was linked (or a flood of inserts that landed in the old table's unsealed
+    /// buckets meanwhile). Nothing can wait for room there (the copies *are* the
+    /// resize), so the target gets a resize of its own, at least twice its size,
+    /// and copies that meet its sealed buckets go on into that table. The one
+    /// place where a table other than the root starts a migration (design.md,
+    /// "Overflowing targets").
+    #[cold]
+    fn overflow(&self, target: &Table<K, V>, guard: &Guard) {
+        // Acquire: pairs with the Release CAS in `link_next` of a racing starter.
+        if !target.next.load(ord::ACQUIRE, guard).is_null() {
+            return;
+        }
+        let want = self.len.sum().saturating_mul(2);
+        let nbuckets = match Table::<K, V>::buckets_for(want) {
+            Ok(n) => n.max(target.nbuckets.saturating_mul(2)),
+            Err(e) => super::alloc_panic(e),
+        };
+        if let Err(e) = self.link_next(target, nbuckets, guard) {
+            super::alloc_panic(e);
+        }
+    }
+
+    /// Allocates a table of `nbuckets` and links it as `t.next`, unless another
+    /// thread links one first.
+    fn link_next(
+        &self,
+        t: &Table<K, V>,
+        nbuckets: usize,
+        guard: &Guard,
+    ) -> Result<(), AllocFailure> {
         let fresh = Table::<K, V>::allocate(nbuckets, self.tuning.chunk)?;
         // Release: publishes the zeroed new table before any slot is sealed; pairs with
         // the Acquire `next` loads of readers, writers and migrators.
@@ -154,7 +192,7 @@ where
         if !core::ptr::eq(old.as_raw(), table) {
             return;
         }
-        // Acquire: pairs with the Release CAS that linked `next` (start_migration).
+        // Acquire: pairs with the Release CAS that linked `next` (`link_next`).
         let new = table.next.load(ord::ACQUIRE, guard);
         debug_assert!(core::ptr::eq(new.as_raw(), next));
         // Release: publishes the completed table to every later root load (Acquire in all
@@ -229,7 +267,9 @@ where
         }
     }
 
-    /// Copies the frozen node behind `source` into `next`, unless it is there already.
+    /// Copies the frozen node behind `source` into `next` (or, if `next` has
+    /// overflowed into a resize of its own, into the table after it), unless it
+    /// is there already.
     fn copy_into<'g>(
         &'g self,
         next: &'g Table<K, V>,
@@ -241,39 +281,50 @@ where
         let node = unsafe { frozen.deref() };
         let hash = self.hash(&node.key);
         let claim = frozen.with_tag(TAG_COPY);
+        let mut target: Shared<'g, Table<K, V>> = Shared::from(next as *const Table<K, V>);
         loop {
             // Acquire: pairs with the Release CAS FROZEN -> MOVED of another copier.
             if source.load(ord::ACQUIRE, guard) != frozen {
                 return;
             }
-            match next.scan(hash, &node.key, guard) {
-                // `next` migrates only after this migration completes, i.e. after `source`
-                // became MOVED: re-check it.
-                Scan::Migrating => continue,
+            // SAFETY: `target` is `next` or a table linked behind it; tables are retired
+            // only through `defer_destroy` and `guard` is pinned.
+            let t = unsafe { target.deref() };
+            match t.scan(hash, &node.key, guard) {
+                // The target is sealed where this key lives: it overflowed and is migrating
+                // itself (nothing else seals a table before this migration completes).
+                // Seal the key's region there and copy into the table after it.
+                Scan::Migrating => target = self.advance(target, hash, guard),
                 Scan::Live(_) => return,
                 Scan::Absent(None) => {
-                    // The new table is sized for every live entry with room to spare and
-                    // inserts stop at its load limit; a full one is transient (claims in
-                    // flight). Let them settle.
-                    core::hint::spin_loop();
-                    continue;
+                    // No free slot in the whole target: it is too small for what is being
+                    // copied into it. Give it a resize and go on past it.
+                    self.overflow(t, guard);
+                    target = self.advance(target, hash, guard);
                 }
-                Scan::Absent(Some(free)) => match next.claim(&free, hash, claim, guard) {
-                    Claim::Lost | Claim::Moved => continue,
-                    Claim::Claimed => {
-                        let source = Some((source, frozen));
-                        match next.resolve(hash, &node.key, &free, source, guard) {
-                            Verdict::Commit => {
-                                if next.commit(&free, claim, guard) {
-                                    return;
+                Scan::Absent(Some(free)) => {
+                    if t.over_load() {
+                        // Copies have pushed the target past its load limit: start its
+                        // resize early, while there is still room to copy into it.
+                        self.overflow(t, guard);
+                    }
+                    match t.claim(&free, hash, claim, guard) {
+                        Claim::Lost | Claim::Moved => continue,
+                        Claim::Claimed => {
+                            let source = Some((source, frozen));
+                            match t.resolve(hash, &node.key, &free, source, guard) {
+                                Verdict::Commit => {
+                                    if t.commit(&free, claim, guard) {
+                                        return;
+                                    }
                                 }
-                            }
-                            Verdict::Exists | Verdict::Retry | Verdict::Moved => {
-                                next.retract(&free, claim, guard);
+                                Verdict::Exists | Verdict::Retry | Verdict::Moved => {
+                                    t.retract(&free, claim, guard);
+                                }
                             }
                         }
                     }
-                },
+                }
             }
         }
     }
@@ -309,7 +360,7 @@ where
     ) -> Shared<'g, Table<K, V>> {
         // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
         let t = unsafe { table.deref() };
-        // Acquire: pairs with the Release CAS that linked `next` (start_migration).
+        // Acquire: pairs with the Release CAS that linked `next` (`link_next`).
         let next = t.next.load(ord::ACQUIRE, guard);
         if next.is_null() {
             return table;

@@ -220,7 +220,7 @@ impl<K, V, S> RawMap<K, V, S> {
         loop {
             // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
             let table = unsafe { t.deref() };
-            // Acquire: pairs with the Release CAS linking `next` (start_migration).
+            // Acquire: pairs with the Release CAS linking `next` (`link_next`).
             let next = table.next.load(ord::ACQUIRE, guard);
             if next.is_null() {
                 return table;
@@ -319,7 +319,7 @@ where
             if let Some(node) = t.lookup(hash, key, guard) {
                 return Some(node);
             }
-            // Acquire: pairs with the Release CAS linking `next` (start_migration).
+            // Acquire: pairs with the Release CAS linking `next` (`link_next`).
             table = t.next.load(ord::ACQUIRE, guard);
             if table.is_null() {
                 return None;
@@ -335,7 +335,7 @@ where
         loop {
             // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
             let t = unsafe { table.deref() };
-            // Acquire: pairs with the Release CAS linking `next` (start_migration).
+            // Acquire: pairs with the Release CAS linking `next` (`link_next`).
             if t.next.load(ord::ACQUIRE, guard).is_null() {
                 return table;
             }
@@ -958,6 +958,56 @@ mod tests {
         for k in 99_900..100_000u64 {
             assert_eq!(m.get(&k, &g).map(|n| *n.value), Some(k + 1));
         }
+    }
+
+    /// A shrink target too small for the entries the old table ends up holding
+    /// (what a shrink sized from a `len` that racing inserts overtook looks like)
+    /// overflows into a resize of its own; nothing is lost, nothing hangs, and the
+    /// chain of three tables collapses to the last one.
+    #[test]
+    fn an_overflowing_resize_target_grows_on_into_a_third_table() {
+        let m = RawMap::<u64, u64, _>::with_tuning(
+            0,
+            ahash::RandomState::with_seeds(5, 6, 7, 8),
+            Tuning {
+                min_buckets: 2,
+                chunk: 1,
+                help: 1,
+            },
+        )
+        .unwrap();
+        let g = crossbeam_epoch::pin();
+        for k in 0..60u64 {
+            m.insert(k, k, &g);
+        }
+        let root = m.root.load(ord::ACQUIRE, &g);
+        assert!(root_buckets(&m, &g) >= 16);
+        // Bypass `begin_resize`'s clamp: link a 2-bucket target (12 entries at the
+        // load limit, 14 slots) behind a table holding 60 entries.
+        let started = m.stats.resizes_started.load(SeqCst);
+        let finished = m.stats.resizes_finished.load(SeqCst);
+        m.start_migration(root, 2, &g).unwrap();
+        assert_eq!(m.stats.resizes_started.load(SeqCst), started + 1);
+        // Reads stay exact while writes (each helping one bucket) drive the copies.
+        let mut k = 1000;
+        while m.stats.resizes_finished.load(SeqCst) < finished + 2 {
+            for j in 0..60u64 {
+                assert_eq!(m.get(&j, &g).map(|n| *n.value), Some(j), "key {j}");
+            }
+            m.insert(k, k, &g);
+            k += 1;
+            assert!(k < 100_000, "the resizes never finished");
+        }
+        assert!(
+            m.stats.resizes_started.load(SeqCst) >= started + 2,
+            "the overflowing target must have started its own resize"
+        );
+        assert!(root_buckets(&m, &g) > 2);
+        assert_eq!(m.len(), 60 + (k - 1000) as usize);
+        for j in (0..60u64).chain(1000..k) {
+            assert_eq!(m.get(&j, &g).map(|n| *n.value), Some(j), "key {j}");
+        }
+        assert_eq!(m.iter(&g).count(), m.len());
     }
 
     struct Counted(Arc<Count>);

@@ -28,7 +28,7 @@ impl<K, V, S> RawMap<K, V, S> {
         let root = self.root.load(ord::ACQUIRE, guard);
         // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
         let r = unsafe { root.deref() };
-        // Acquire: pairs with the Release CAS linking `next` (start_migration).
+        // Acquire: pairs with the Release CAS linking `next` (`link_next`).
         let next = r.next.load(ord::ACQUIRE, guard);
         let migration = if next.is_null() {
             None
