@@ -258,3 +258,53 @@ fn a_shrink_overtaken_by_inserts_grows_on_instead_of_hanging() {
         }
     });
 }
+
+/// Every key hashes to 0: all land in bucket 0, so every insert after the
+/// first seven spills and checks the load.
+#[derive(Default)]
+struct ZeroHasher;
+
+impl Hasher for ZeroHasher {
+    fn write(&mut self, _: &[u8]) {}
+    fn finish(&self) -> u64 {
+        0
+    }
+}
+
+type ZeroMap = HashMap<u32, u32, std::hash::BuildHasherDefault<ZeroHasher>>;
+
+/// Found while writing the `capacity` checks of the `ops` target: a table
+/// filled to exactly its capacity (49 = 7/8 of 8 buckets × 7 slots) started
+/// a resize, because the load check fired when the used slots *reached* the
+/// limit. `with_capacity(n)` promises `n` entries without a resize.
+#[test]
+fn with_capacity_n_holds_n_entries_without_a_resize() {
+    for n in [12, 49, 98, 196] {
+        let map = ZeroMap::with_capacity_and_hasher(n, Default::default());
+        assert_eq!(map.capacity(), n);
+        let m = map.pin();
+        for k in 0..n as u32 {
+            m.insert(k, k);
+        }
+        let s = map.stats();
+        assert_eq!(
+            s.resizes_started, 0,
+            "with_capacity({n}), {n} inserts: {s:?}"
+        );
+    }
+}
+
+/// The same edge through `shrink_to_fit`: 49 entries rebuild into the
+/// 8-bucket table that holds exactly 49, with no grow left in flight.
+#[test]
+fn shrink_to_fit_to_an_exactly_full_table_leaves_no_resize_in_flight() {
+    let mut map = ZeroMap::with_capacity_and_hasher(0, Default::default());
+    for k in 0..49 {
+        map.pin().insert(k, k);
+    }
+    map.shrink_to_fit();
+    let s = map.stats();
+    assert!(s.migration.is_none(), "{s:?}");
+    assert_eq!(map.capacity(), 49, "{s:?}");
+    assert_eq!(map.len(), 49);
+}

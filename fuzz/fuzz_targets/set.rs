@@ -7,7 +7,10 @@
 //! shrink.
 #![no_main]
 
-use epochmap_fuzz::{reclaim, FuzzState, Shape};
+use epochmap::Stats;
+use epochmap_fuzz::{
+    check_capacity, check_shrunk, check_stats, reclaim, FuzzState, HasherChoice, Lookup, Shape,
+};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashSet as Model;
@@ -53,6 +56,41 @@ enum Op {
     /// `clone()`, then the clone must equal the set and the model.
     Clone,
     Reclaim,
+    /// `contains` and `get`, pinned and with a guard, with an `Equivalent`
+    /// query ([`Lookup`]); with `true`, one that hashes as the key but
+    /// matches nothing.
+    GetEquivalent(u8, bool),
+    /// `remove` with an `Equivalent` query, as in `GetEquivalent`.
+    RemoveEquivalent(u8, bool),
+    /// `drain()`, taking every key or only the first `n` (the rest is
+    /// dropped with the iterator); then the set is empty and its capacity
+    /// unchanged.
+    Drain(Option<u8>),
+    /// `clone().into_iter()`, taking every key or only the first `n`.
+    IntoIter(Option<u8>),
+    /// `shrink_to_fit()`: same keys, in the smallest table that holds
+    /// them, with no resize in flight (`check_shrunk`).
+    ShrinkToFit,
+    /// `capacity()`, checked by `check_capacity`.
+    Capacity,
+    /// `stats()`, checked by `check_stats` against the model's `len` and the
+    /// snapshot of the previous `Stats` (counters never go down).
+    Stats,
+    /// `==` (both ways) with a set of the model's keys built with `hasher`,
+    /// after `tweak` is applied to that set and to a copy of the model:
+    /// equal exactly when the models are.
+    Eq {
+        hasher: HasherChoice,
+        tweak: Tweak,
+    },
+}
+
+/// A change to the other side of an `Eq`.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Tweak {
+    None,
+    Insert(u8),
+    Remove(u8),
 }
 
 /// Where a check failed: the operation's index and the operation, formatted
@@ -70,6 +108,30 @@ type Set = epochmap::HashSet<u16, FuzzState>;
 fn range(start: u8, count: u8) -> impl Iterator<Item = u16> {
     let start = u16::from(start);
     start..start + u16::from(count)
+}
+
+/// Checks keys taken out of the set (by `drain` or `into_iter`, maybe not
+/// all of them): no key twice, each in the model.
+fn check_taken(taken: &[u16], model: &Model<u16>, at: &dyn fmt::Display) {
+    let mut keys = taken.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(
+        keys.len(),
+        taken.len(),
+        "{at}: a key taken twice: {taken:?}"
+    );
+    for k in &keys {
+        assert!(model.contains(k), "{at}: took {k}");
+    }
+}
+
+/// Checks that a `size_hint` admits `len`.
+fn check_hint(hint: (usize, Option<usize>), len: usize, at: &dyn fmt::Display) {
+    assert!(
+        hint.0 <= len && hint.1.is_none_or(|hi| len <= hi),
+        "{at}: size_hint {hint:?} for {len} keys"
+    );
 }
 
 fn check_contents(set: &Set, model: &Model<u16>, at: &dyn fmt::Display) {
@@ -90,6 +152,8 @@ fn run(input: Input) {
     let mut set: Set =
         epochmap::HashSet::with_capacity_and_hasher(input.shape.capacity(), input.shape.state());
     let mut model: Model<u16> = Model::new();
+    // The last `stats()` taken, for `check_stats`.
+    let mut last: Option<Stats> = None;
     for (i, op) in input.ops.iter().enumerate() {
         let at = At(i, op);
         let s = set.pin();
@@ -167,6 +231,91 @@ fn run(input: Input) {
             Op::Reclaim => {
                 drop(s);
                 reclaim();
+            }
+            Op::GetEquivalent(k, high) => {
+                let q = Lookup::new(k, high);
+                let want = q.key().and_then(|k| model.get(&k));
+                assert_eq!(s.contains(&q), want.is_some(), "{at}: contains");
+                assert_eq!(s.get(&q), want, "{at}: get");
+                let g = set.guard();
+                assert_eq!(set.contains(&q, &g), want.is_some(), "{at}: contains");
+                assert_eq!(set.get(&q, &g), want, "{at}: get");
+            }
+            Op::RemoveEquivalent(k, high) => {
+                let q = Lookup::new(k, high);
+                let want = q.key().is_some_and(|k| model.remove(&k));
+                assert_eq!(s.remove(&q), want, "{at}");
+            }
+            Op::Drain(n) => {
+                drop(s);
+                let capacity = set.capacity();
+                let mut drain = set.drain();
+                check_hint(drain.size_hint(), model.len(), &at);
+                let taken: Vec<u16> = drain
+                    .by_ref()
+                    .take(n.map_or(usize::MAX, usize::from))
+                    .collect();
+                check_hint(drain.size_hint(), model.len() - taken.len(), &at);
+                drop(drain);
+                check_taken(&taken, &model, &at);
+                if n.is_none() {
+                    assert_eq!(taken.len(), model.len(), "{at}: drained");
+                }
+                model.clear();
+                assert_eq!(set.capacity(), capacity, "{at}: capacity changed");
+                check_contents(&set, &model, &at);
+            }
+            Op::IntoIter(n) => {
+                let mut it = set.clone().into_iter();
+                assert_eq!(it.len(), model.len(), "{at}: len of the iterator");
+                let taken: Vec<u16> = it
+                    .by_ref()
+                    .take(n.map_or(usize::MAX, usize::from))
+                    .collect();
+                assert_eq!(it.len(), model.len() - taken.len(), "{at}: left");
+                drop(it);
+                check_taken(&taken, &model, &at);
+                if n.is_none() {
+                    assert_eq!(taken.len(), model.len(), "{at}: into_iter");
+                }
+            }
+            Op::ShrinkToFit => {
+                drop(s);
+                set.shrink_to_fit();
+                let st = set.stats();
+                check_stats(&st, model.len(), set.capacity(), last.as_ref(), &at);
+                check_shrunk(&st, model.len(), 2, &at);
+                last = Some(st);
+                check_contents(&set, &model, &at);
+            }
+            Op::Capacity => check_capacity(set.capacity(), model.len(), &at),
+            Op::Stats => {
+                let st = set.stats();
+                check_stats(&st, model.len(), set.capacity(), last.as_ref(), &at);
+                last = Some(st);
+            }
+            Op::Eq { hasher, tweak } => {
+                let other: Set = epochmap::HashSet::with_capacity_and_hasher(0, FuzzState(hasher));
+                let o = other.pin();
+                for k in &model {
+                    o.insert(*k);
+                }
+                let mut other_model = model.clone();
+                match tweak {
+                    Tweak::None => {}
+                    Tweak::Insert(k) => {
+                        let k = u16::from(k);
+                        assert_eq!(o.insert(k), other_model.insert(k), "{at}");
+                    }
+                    Tweak::Remove(k) => {
+                        let k = u16::from(k);
+                        assert_eq!(o.remove(&k), other_model.remove(&k), "{at}");
+                    }
+                }
+                drop(o);
+                let want = model == other_model;
+                assert_eq!(set == other, want, "{at}: set == other");
+                assert_eq!(other == set, want, "{at}: other == set");
             }
         }
     }

@@ -15,12 +15,16 @@
 
 pub mod hasher;
 pub mod history;
+pub mod lookup;
 pub mod predicate;
 pub mod shape;
+pub mod stats;
 
 pub use hasher::{FuzzHasher, FuzzState, HasherChoice};
+pub use lookup::Lookup;
 pub use predicate::Pred;
 pub use shape::Shape;
+pub use stats::{check_capacity, check_shrunk, check_stats};
 
 /// Runs a few pin/flush cycles so that the global epoch advances and garbage
 /// retired so far is freed: a node that the map retired while still reachable

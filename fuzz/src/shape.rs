@@ -60,6 +60,15 @@ impl Shape {
         }
     }
 
+    /// The fewest buckets the map's table may have: the `min_buckets` of
+    /// [`Table::Tuned`] (raised to 2, the library's minimum), 2 otherwise.
+    pub fn min_buckets(&self) -> usize {
+        match self.table {
+            Table::Capacity(_) => 2,
+            Table::Tuned { min_log, .. } => (1usize << (min_log % 4)).max(2),
+        }
+    }
+
     /// The initial capacity for types without `with_tuning` (the set): the
     /// capacity of [`Table::Capacity`], zero for [`Table::Tuned`].
     pub fn capacity(&self) -> usize {
