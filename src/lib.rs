@@ -133,7 +133,7 @@ mod stats;
 mod sync;
 
 #[cfg(feature = "rayon")]
-pub use self::rayon::ParIter;
+pub use self::rayon::{ParIter, ParKeys};
 pub use compute::{Compute, Operation};
 pub use crossbeam_epoch::Guard;
 pub use equivalent::Equivalent;

@@ -165,8 +165,14 @@ impl<K, V, S> HashMap<K, V, S> {
         self.len() == 0
     }
 
-    /// Entries the map holds before its next resize (of the table being
-    /// migrated into, while a resize is in flight).
+    /// Entries the map is guaranteed to hold without a resize (those of the
+    /// table being migrated into, while a resize is in flight): the load limit,
+    /// 7/8 of the table's slots.
+    ///
+    /// It is a lower bound, not the exact point of the next resize: the load is
+    /// checked when an insert lands outside its key's home bucket, so a table
+    /// whose keys all land at home may fill past it, up to its last slot,
+    /// before it grows. `len()` can therefore exceed `capacity()` briefly.
     ///
     /// ```
     /// let map = epochmap::HashMap::<u8, u8>::with_capacity(100);
@@ -272,6 +278,20 @@ impl<K, V, S> HashMap<K, V, S> {
     fn check(&self, guard: &Guard) {
         if guard.collector() != Some(crossbeam_epoch::default_collector()) {
             foreign_guard();
+        }
+    }
+
+    /// The raw map, and proof that `guard` stays pinned for `'g`, for the
+    /// parallel scan of `crate::rayon`. Rejects a foreign guard like every method.
+    #[cfg(feature = "rayon")]
+    #[track_caller]
+    pub(crate) fn raw_pinned<'g>(
+        &'g self,
+        guard: &'g Guard,
+    ) -> (&'g RawMap<K, V, S>, crate::sync::Pinned<'g>) {
+        match crate::sync::Pinned::new(guard) {
+            Some(pinned) => (&self.raw, pinned),
+            None => foreign_guard(),
         }
     }
 }

@@ -93,7 +93,8 @@ impl<K, S> HashSet<K, S> {
         self.map.is_empty()
     }
 
-    /// Keys the set holds before it resizes.
+    /// Keys the set is guaranteed to hold without a resize; a lower bound,
+    /// like [`HashMap::capacity`](crate::HashMap::capacity).
     ///
     /// ```
     /// assert!(epochmap::HashSet::<u8>::with_capacity(3).capacity() >= 3);
@@ -147,6 +148,12 @@ impl<K, S> HashSet<K, S> {
             set: self,
             guard: self.guard(),
         }
+    }
+
+    /// The underlying map, for the parallel scan of `crate::rayon`.
+    #[cfg(feature = "rayon")]
+    pub(crate) fn as_map(&self) -> &HashMap<K, (), S> {
+        &self.map
     }
 }
 

@@ -25,6 +25,32 @@ pub(crate) use loom::sync::atomic::{fence, AtomicIsize, AtomicU64, AtomicUsize};
 
 pub(crate) use crossbeam_epoch::{Atomic, Guard, Owned, Pointer, Shared};
 
+/// Proof that a guard of crossbeam-epoch's default collector stays pinned for
+/// `'g`, on whichever thread pinned it.
+///
+/// A `&'g Guard` proves the same but is neither `Send` nor `Sync`, so it
+/// cannot go with the work to rayon's threads; this token can. The raw layer
+/// (`raw::iter`) relies on it to hand out references that live for `'g` from
+/// those threads. It can only be made from such a guard: the field is private.
+#[cfg(feature = "rayon")]
+#[derive(Clone, Copy)]
+pub(crate) struct Pinned<'g> {
+    _guard: core::marker::PhantomData<&'g ()>,
+}
+
+#[cfg(feature = "rayon")]
+impl<'g> Pinned<'g> {
+    /// `None` for `unprotected()` or a guard of another collector, which do not
+    /// hold back the reclamation of the map's memory.
+    pub(crate) fn new(guard: &'g Guard) -> Option<Self> {
+        // A guard of the default collector is pinned for as long as it exists:
+        // unpinning it (`repin`, `repin_after`) takes `&mut`, which the borrow forbids.
+        (guard.collector() == Some(crossbeam_epoch::default_collector())).then_some(Pinned {
+            _guard: core::marker::PhantomData,
+        })
+    }
+}
+
 /// Memory orderings used by the map, switchable to `SeqCst` as a whole.
 pub(crate) mod ord {
     use core::sync::atomic::Ordering;

@@ -504,4 +504,150 @@ mod rayon_feature {
         let g = set.guard();
         assert_eq!(set.par_iter(&g).count(), 5_000);
     }
+
+    /// The keys a scan yielded, sorted, after checking that none came twice
+    /// and that every value matches its key (`v == f(k)`).
+    fn scan_sorted<S>(map: &HashMap<u64, u64, S>, f: impl Fn(u64) -> u64 + Sync) -> Vec<u64>
+    where
+        S: std::hash::BuildHasher + Sync,
+    {
+        let g = map.guard();
+        let mut keys: Vec<u64> = map
+            .par_iter(&g)
+            .map(|(k, v)| {
+                assert_eq!(*v, f(*k), "value of key {k}");
+                *k
+            })
+            .collect();
+        keys.sort_unstable();
+        if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
+            panic!("key {} yielded twice", w[0]);
+        }
+        keys
+    }
+
+    #[test]
+    fn par_iter_yields_each_of_200k_entries_once() {
+        const N: u64 = 200_000;
+        let map: HashMap<u64, u64> = (0..N).map(|i| (i, i * 3)).collect();
+        assert_eq!(scan_sorted(&map, |k| k * 3), (0..N).collect::<Vec<_>>());
+        let g = map.guard();
+        assert_eq!(
+            map.par_iter(&g).map(|(_, v)| *v).sum::<u64>(),
+            (0..N).map(|i| i * 3).sum::<u64>()
+        );
+        // Early exit: a consumer that is full stops the walk of every part.
+        assert_eq!(
+            map.par_iter(&g).find_any(|(k, _)| **k == 123_456),
+            Some((&123_456, &370_368))
+        );
+
+        // The scan really is split: in a pool of 4, rayon asks for at least 8
+        // parts of a map this large, each folded on its own. The caller's
+        // guard stays on this thread while the pool's threads read the map.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let it = map.par_iter(&g);
+        let parts: Vec<(u64, u64)> = pool.install(move || {
+            it.fold(|| (0u64, 0u64), |(n, sum), (_, v)| (n + 1, sum + *v))
+                .collect()
+        });
+        assert!(parts.len() >= 8, "{} parts", parts.len());
+        assert_eq!(parts.iter().map(|p| p.0).sum::<u64>(), N);
+        assert_eq!(
+            parts.iter().map(|p| p.1).sum::<u64>(),
+            (0..N).map(|i| i * 3).sum::<u64>()
+        );
+
+        let set: HashSet<u64> = (0..N).collect();
+        let g = set.guard();
+        let mut keys: Vec<u64> = set.par_iter(&g).copied().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, (0..N).collect::<Vec<_>>());
+    }
+
+    /// Scans while another thread grows the map from 100k to 400k entries:
+    /// every prefilled key is yielded exactly once by every scan, and no key
+    /// (old or new) twice.
+    fn par_iter_during_growth<S>(map: HashMap<u64, u64, S>)
+    where
+        S: std::hash::BuildHasher + Sync + Send,
+    {
+        const OLD: u64 = 100_000;
+        const NEW: u64 = 400_000;
+        for i in 0..OLD {
+            map.insert(i, i + 1, &map.guard());
+        }
+        let before = map.stats();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let (mut rounds, mut during_resize) = (0, 0);
+        thread::scope(|s| {
+            s.spawn(|| {
+                let m = map.pin();
+                for i in OLD..NEW {
+                    m.insert(i, i + 1);
+                }
+                done.store(true, SeqCst);
+            });
+            while !done.load(SeqCst) || rounds < 3 {
+                let resizing = map.stats().migration.is_some();
+                let keys = scan_sorted(&map, |k| k + 1);
+                let old = keys.iter().take_while(|&&k| k < OLD).count();
+                assert_eq!(old as u64, OLD, "round {rounds}: prefilled keys missing");
+                assert!(keys.iter().all(|&k| k < NEW));
+                rounds += 1;
+                during_resize += usize::from(resizing || map.stats().migration.is_some());
+            }
+        });
+        let after = map.stats();
+        assert!(after.resizes_finished > before.resizes_finished);
+        assert_eq!(scan_sorted(&map, |k| k + 1), (0..NEW).collect::<Vec<_>>());
+        eprintln!("{rounds} scans, {during_resize} of them with a resize in flight");
+    }
+
+    #[test]
+    fn par_iter_while_another_thread_grows_the_map() {
+        par_iter_during_growth(HashMap::new());
+        // One-bucket migration steps: long resizes, and chains of tables.
+        par_iter_during_growth(tiny());
+    }
+
+    #[test]
+    fn par_iter_of_tiny_maps() {
+        for n in [0u64, 1, 3] {
+            let map: HashMap<u64, u64> = (0..n).map(|i| (i, i + 7)).collect();
+            assert_eq!(scan_sorted(&map, |k| k + 7), (0..n).collect::<Vec<_>>());
+            let set: HashSet<u64> = (0..n).collect();
+            let g = set.guard();
+            assert_eq!(set.par_iter(&g).count() as u64, n);
+
+            // The same with a resize left half done: the entries are spread over
+            // two tables.
+            let map = tiny();
+            let g = map.guard();
+            for i in 0..n {
+                map.insert(i, i + 7, &g);
+            }
+            map.begin_resize(64, &g);
+            assert_eq!(scan_sorted(&map, |k| k + 7), (0..n).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn par_iter_rejects_the_unprotected_guard() {
+        let map = HashMap::<u64, u64>::new();
+        // SAFETY (test): the guard is only handed to the map, which must refuse it.
+        let g = unsafe { crossbeam_epoch::unprotected() };
+        let err =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map.par_iter(g).count()))
+                .unwrap_err();
+        let msg = err
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| err.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        assert!(msg.contains("default collector"), "{msg}");
+    }
 }

@@ -17,28 +17,59 @@
 //! iteration may or may not be yielded, never twice.
 //!
 //! The price is one hash per entry visited, paid by iteration only.
+//!
+//! # Parts of the hash space, and the parallel scan
+//!
+//! Nothing above needs the walk to start at 0 or to end at `u64::MAX`: a
+//! [`RawIter`] covers any range `[lo, last]`, and iterators over disjoint
+//! ranges that cover the hash space together yield what one walk would, with
+//! the same guarantee (a key's hash lies in exactly one of the ranges). The
+//! rayon scan (`crate::rayon`) splits `[0, u64::MAX]` at power-of-two aligned
+//! midpoints and gives each part to a worker, which walks it with
+//! `RawMap::scan_range` concurrently with the others.
+//!
+//! A worker cannot use the caller's guard (a `Guard` is bound to the thread
+//! that pinned it), so it pins its own for the walk of its part. The
+//! references it yields must outlive that guard, up to the caller's `'g`:
+//! `Pinned` proves that the caller's guard stays pinned that long, and the
+//! safety comment in `RawMap::scan_range` explains why that keeps them valid.
 
 use super::bucket::{match_empty, readable, SLOTS};
 use super::table::Table;
 use super::RawMap;
+#[cfg(feature = "rayon")]
+use crate::sync::Pinned;
 use crate::sync::{ord, Guard};
 use core::hash::{BuildHasher, Hash};
+#[cfg(feature = "rayon")]
+use core::ops::ControlFlow;
 
 pub(crate) struct RawIter<'g, K, V, S> {
     map: &'g RawMap<K, V, S>,
     guard: &'g Guard,
+    /// The first hash of the next step.
     lo: u64,
+    /// The last hash of the range (inclusive, so the whole space fits in `u64`).
+    last: u64,
     finished: bool,
     buf: Vec<(u64, &'g K, &'g V)>,
     pos: usize,
 }
 
 impl<'g, K, V, S> RawIter<'g, K, V, S> {
+    /// An iterator over the whole hash space.
     pub(crate) fn new(map: &'g RawMap<K, V, S>, guard: &'g Guard) -> Self {
+        Self::range(map, guard, 0, u64::MAX)
+    }
+
+    /// An iterator over the entries whose hashes lie in `[lo, last]`.
+    fn range(map: &'g RawMap<K, V, S>, guard: &'g Guard, lo: u64, last: u64) -> Self {
+        debug_assert!(lo <= last);
         RawIter {
             map,
             guard,
-            lo: 0,
+            lo,
+            last,
             finished: false,
             buf: Vec::new(),
             pos: 0,
@@ -80,15 +111,16 @@ where
         let mut table = self.map.root.load(ord::ACQUIRE, self.guard);
         // SAFETY: tables are retired only through `defer_destroy`; the guard is pinned.
         let root = unsafe { table.deref() };
-        // One root bucket's worth of hash space, aligned to `lo` if the root shrank.
+        // One root bucket's worth of hash space, aligned to `lo` if the root shrank
+        // (or if the range starts inside a root bucket), cut at the end of the range.
         let width_log = if self.lo == 0 {
             root.shift
         } else {
             root.shift.min(self.lo.trailing_zeros())
         };
         let lo = self.lo;
-        let hi = lo.checked_add(1u64 << width_log);
-        let last = hi.map_or(u64::MAX, |h| h - 1);
+        // `lo` is a multiple of `1 << width_log`, so this is `lo + width - 1`, no overflow.
+        let last = (lo | ((1u64 << width_log) - 1)).min(self.last);
         while !table.is_null() {
             // SAFETY: as above.
             let t = unsafe { table.deref() };
@@ -96,9 +128,10 @@ where
             // Acquire: pairs with the Release CAS linking `next` (`link_next`).
             table = t.next.load(ord::ACQUIRE, self.guard);
         }
-        match hi {
-            Some(h) => self.lo = h,
-            None => self.finished = true,
+        if last == self.last {
+            self.finished = true;
+        } else {
+            self.lo = last + 1;
         }
     }
 
@@ -133,5 +166,55 @@ where
                 break;
             }
         }
+    }
+}
+
+#[cfg(feature = "rayon")]
+impl<K, V, S> RawMap<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
+    /// log2 of the hash-space width of one bucket of the current root table.
+    pub(crate) fn root_bucket_log(&self, guard: &Guard) -> u32 {
+        // Acquire: pairs with the Release root swing of a finished migration.
+        let root = self.root.load(ord::ACQUIRE, guard);
+        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        unsafe { root.deref() }.shift
+    }
+
+    /// Folds `f` over the entries whose hashes lie in `[lo, last]`, on any
+    /// thread, until it breaks; weakly consistent like [`RawIter`].
+    ///
+    /// The references live for `'g`, the life of the guard behind `pinned`,
+    /// although the walk runs under a guard of the current thread.
+    pub(crate) fn scan_range<'g, A>(
+        &'g self,
+        _pinned: Pinned<'g>,
+        lo: u64,
+        last: u64,
+        mut acc: A,
+        mut f: impl FnMut(A, (&'g K, &'g V)) -> ControlFlow<A, A>,
+    ) -> A {
+        let local = crossbeam_epoch::pin();
+        for (k, v) in RawIter::range(self, &local, lo, last) {
+            // SAFETY: `k` and `v` belong to a node that was readable when this
+            // thread, pinned by `local`, loaded it, so it was unlinked (if ever) after
+            // that load; a node is freed only by a function deferred after its unlink,
+            // which crossbeam runs only once every participant pinned at the deferral
+            // has unpinned. `_pinned` proves the caller's guard (default collector)
+            // stays pinned for all of `'g`, and it was pinned before the token was
+            // made, which happens before this load (a value only reaches another
+            // thread through synchronization). So the caller is pinned when the node
+            // is retired (formally: its SeqCst pin fence precedes the retiring thread's
+            // SeqCst fence in the total order, as in a one-thread walk), and the node
+            // outlives `'g`.
+            let (k, v): (&'g K, &'g V) = unsafe { (&*(k as *const K), &*(v as *const V)) };
+            acc = match f(acc, (k, v)) {
+                ControlFlow::Continue(a) => a,
+                ControlFlow::Break(a) => return a,
+            };
+        }
+        acc
     }
 }
