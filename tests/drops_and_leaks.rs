@@ -87,7 +87,17 @@ fn scenario(name: &str, ledger: &'static Ledger, body: impl FnOnce()) {
     let settled = flush_until(Duration::from_secs(20), || {
         ledger.live() == 0 && {
             bytes = alloc::floor(FLOOR_ROUNDS);
-            bytes == baseline
+            // Natively the floor over 256 rounds is exact. Under Miri the 16-round
+            // floor of the baseline can still hold one more of crossbeam-epoch's own
+            // sealed-bag queue nodes (152 bytes) than the later one: measured with
+            // a per-size count of live allocations, 4 such nodes before the first
+            // scenario and 3 after it, every other size equal. Memory the map
+            // leaked would raise the count above the baseline either way.
+            if cfg!(miri) {
+                bytes <= baseline
+            } else {
+                bytes == baseline
+            }
         }
     });
     let live = ledger.live();
