@@ -20,16 +20,44 @@ use rand::seq::SliceRandom;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use std::time::Duration;
 
-/// Number of lookups per iteration: enough to amortise the loop, in a random order
-/// fixed up front so the key stream costs the same for every map.
+/// Number of lookups per iteration: enough to amortise the loop.
 const LOOKUPS: usize = 4096;
 
+/// The keys, and the order they are looked up in, fixed up front so the key
+/// stream costs the same for every map. With more keys than one iteration's
+/// lookups the order is a shuffle of *all* the keys and each iteration takes
+/// the next `LOOKUPS` of it ([`Stream`]), so that at 1M keys the lookups walk
+/// the whole table and miss the caches as a service's reads would; repeating
+/// one set of 4,096 keys would keep their buckets and nodes in L2.
 fn keys(n: usize) -> (Vec<u64>, Vec<u64>) {
     let mut rng = SmallRng::seed_from_u64(0x5eed);
     let keys: Vec<u64> = (0..n).map(|_| rng.gen()).collect();
-    let mut order: Vec<u64> = (0..LOOKUPS).map(|_| keys[rng.gen_range(0..n)]).collect();
+    let mut order: Vec<u64> = if n >= LOOKUPS {
+        keys.clone()
+    } else {
+        (0..LOOKUPS).map(|_| keys[rng.gen_range(0..n)]).collect()
+    };
     order.shuffle(&mut rng);
     (keys, order)
+}
+
+/// Hands out the lookup order `LOOKUPS` keys at a time, wrapping at the end.
+struct Stream<'a> {
+    order: &'a [u64],
+    pos: usize,
+}
+
+impl<'a> Stream<'a> {
+    fn new(order: &'a [u64]) -> Self {
+        assert_eq!(order.len() % LOOKUPS, 0, "the order is whole iterations");
+        Stream { order, pos: 0 }
+    }
+
+    fn next_chunk(&mut self) -> &'a [u64] {
+        let chunk = &self.order[self.pos..self.pos + LOOKUPS];
+        self.pos = (self.pos + LOOKUPS) % self.order.len();
+        chunk
+    }
 }
 
 fn hasher() -> ahash::RandomState {
@@ -53,9 +81,10 @@ fn hot_read(c: &mut Criterion) {
         }
         group.bench_with_input(BenchmarkId::new("epochmap", n), &order, |b, order| {
             let m = map.pin();
+            let mut stream = Stream::new(order);
             b.iter(|| {
                 let mut sum = 0u64;
-                for k in order {
+                for k in stream.next_chunk() {
                     sum = sum.wrapping_add(*m.get(black_box(k)).unwrap());
                 }
                 sum
@@ -67,9 +96,10 @@ fn hot_read(c: &mut Criterion) {
             hb.insert(k, k);
         }
         group.bench_with_input(BenchmarkId::new("hashbrown", n), &order, |b, order| {
+            let mut stream = Stream::new(order);
             b.iter(|| {
                 let mut sum = 0u64;
-                for k in order {
+                for k in stream.next_chunk() {
                     sum = sum.wrapping_add(*hb.get(black_box(k)).unwrap());
                 }
                 sum
@@ -114,14 +144,16 @@ impl Visit<u64> for Peers<'_, '_> {
             self.group
                 .bench_with_input(BenchmarkId::new(M::NAME, n), self.order, |b, order| {
                     let ops = map.pinned();
-                    b.iter(|| lookups(&ops, order))
+                    let mut stream = Stream::new(order);
+                    b.iter(|| lookups(&ops, stream.next_chunk()))
                 });
         }
         if M::PINS && M::NAME != "flurry" {
             let id = BenchmarkId::new(format!("{}-pin-per-op", M::NAME), n);
             self.group.bench_with_input(id, self.order, |b, order| {
                 let ops = map.per_op();
-                b.iter(|| lookups(&ops, order))
+                let mut stream = Stream::new(order);
+                b.iter(|| lookups(&ops, stream.next_chunk()))
             });
         }
     }
