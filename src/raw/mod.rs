@@ -55,8 +55,9 @@ pub(crate) struct Tuning {
 /// measurement: a copied entry is ~300 instructions and six locked RMWs
 /// (callgrind on `examples/get_profile.rs epochmap-insert`; a locked RMW is
 /// ~6 ns here per docs/fences.md), so ~60 ns; 8 buckets hold ~30 entries at
-/// the usual load, so a helping write should stay near 2 µs. The growth-latency
-/// bench in docs/benchmarks.md was run with the earlier value (64).
+/// the usual load, so a helping write should stay near 2 µs. Measured by the
+/// growth-latency bench (docs/benchmarks.md): insert p99 4.0 µs with 8 (15.4 µs
+/// with the earlier 64), p99.9 still 17–20 µs, for reasons not yet measured.
 const HELP_BUCKETS: usize = 8;
 
 impl Default for Tuning {
