@@ -822,10 +822,11 @@ mod tests {
         }
     }
 
-    fn tiny() -> RawMap<u64, u64, Identity> {
+    /// A map that starts at 2 buckets and migrates one bucket per chunk and per write.
+    fn chunk_one<V, S: BuildHasher>(hasher: S) -> RawMap<u64, V, S> {
         RawMap::with_tuning(
             0,
-            Identity,
+            hasher,
             Tuning {
                 min_buckets: 2,
                 chunk: 1,
@@ -833,6 +834,10 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    fn tiny() -> RawMap<u64, u64, Identity> {
+        chunk_one(Identity)
     }
 
     fn root_buckets<K, V, S>(m: &RawMap<K, V, S>, g: &Guard) -> usize {
@@ -967,16 +972,7 @@ mod tests {
     /// chain of three tables collapses to the last one.
     #[test]
     fn an_overflowing_resize_target_grows_on_into_a_third_table() {
-        let m = RawMap::<u64, u64, _>::with_tuning(
-            0,
-            ahash::RandomState::with_seeds(5, 6, 7, 8),
-            Tuning {
-                min_buckets: 2,
-                chunk: 1,
-                help: 1,
-            },
-        )
-        .unwrap();
+        let m: RawMap<u64, u64, _> = chunk_one(ahash::RandomState::with_seeds(5, 6, 7, 8));
         let g = crossbeam_epoch::pin();
         for k in 0..60u64 {
             m.insert(k, k, &g);
@@ -1022,16 +1018,7 @@ mod tests {
     fn dropping_a_map_mid_migration_drops_each_value_once() {
         let drops = Arc::new(Count::new(0));
         {
-            let m = RawMap::<u64, Counted, Identity>::with_tuning(
-                0,
-                Identity,
-                Tuning {
-                    min_buckets: 2,
-                    chunk: 1,
-                    help: 1,
-                },
-            )
-            .unwrap();
+            let m: RawMap<u64, Counted, _> = chunk_one(Identity);
             let g = crossbeam_epoch::pin();
             for k in 0..10u64 {
                 m.insert(k << 59, Counted(drops.clone()), &g);
