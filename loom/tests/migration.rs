@@ -12,6 +12,20 @@ use common::*;
 use loom::sync::Arc;
 use loom::thread;
 
+/// The value the writer gives A in the models where another thread resizes.
+const NEW: u64 = 100;
+
+/// A map holding `keys` (payload = key), no resize started.
+fn filled_map(keys: &[u64]) -> Arc<Map> {
+    let map = Arc::new(tiny_map());
+    let guard = map.guard();
+    for &k in keys {
+        map.insert(k, payload(k), &guard);
+    }
+    drop(guard);
+    map
+}
+
 /// A map holding `keys` (payload = key) with a resize to 4 buckets started.
 fn resizing_map(keys: &[u64]) -> Arc<Map> {
     let map = Arc::new(tiny_map());
@@ -121,5 +135,102 @@ fn iteration_during_resize_yields_present_keys_once() {
             assert_eq!(seen, [A, D]);
         }
         writer.join().unwrap();
+    });
+}
+
+/// A resize started by another thread while a reader is in the map. Every
+/// other model here links the new table before spawning; in this one the
+/// reader meets a `next`, and then a root, that another thread wrote
+/// concurrently, so only the Acquire/Release pairs of `next` and of the root
+/// give it the new table's initialisation and the entries copied into it.
+///
+/// The main thread is the writer (so that loom runs it ahead of the reader
+/// without spending a preemption): it links a 4-bucket table, inserts C (its
+/// help migrates bucket 0 first, so C exists only in the new table and A's old
+/// slot ends MOVED), then replaces A (its help migrates bucket 1, the last
+/// chunk, and swings the root). The reader looks up C first (not in the old
+/// table: it must follow `next`), then D (present throughout, never written)
+/// and A, all under one guard.
+#[test]
+fn a_reader_follows_a_resize_started_by_another_thread() {
+    model(|| {
+        let map = filled_map(&[A, D]);
+        let m = map.clone();
+        let reader = thread::spawn(move || {
+            let guard = m.guard();
+            let c = value(&m, C, &guard);
+            assert!(c.is_none() || c == Some(C), "C read as {c:?}");
+            assert_eq!(value(&m, D, &guard), Some(D), "D is present throughout");
+            let a = value(&m, A, &guard);
+            assert!(a == Some(A) || a == Some(NEW), "A read as {a:?}");
+        });
+        {
+            let guard = map.guard();
+            map.begin_resize(4, &guard);
+            assert!(map.insert(C, payload(C), &guard).is_none());
+            let old = map.insert(A, payload(NEW), &guard).map(Payload::get);
+            assert_eq!(old, Some(A));
+        }
+        reader.join().unwrap();
+        // The writer's two writes migrated both chunks: the resize is complete.
+        let stats = map.stats();
+        assert_eq!(
+            (stats.resizes_started, stats.resizes_finished, stats.buckets),
+            (1, 1, 4)
+        );
+        let guard = map.guard();
+        assert_eq!(value(&map, A, &guard), Some(NEW));
+        assert_eq!(value(&map, C, &guard), Some(C));
+        assert_eq!(value(&map, D, &guard), Some(D));
+        drop(guard);
+        assert_eq!(map.len(), 3);
+        for k in [A, C, D] {
+            assert_single(&map, k);
+        }
+    });
+}
+
+/// Two threads start a resize at once (different sizes), racing on the CAS
+/// of `next` in `link_next`: exactly one table is linked, the loser's is
+/// freed, and both threads go on in the winner's. One thread then inserts C
+/// (in the new table) while the other reads.
+#[test]
+fn racing_resizes_link_one_table() {
+    model(|| {
+        let map = filled_map(&[A, D]);
+        let m = map.clone();
+        let other = thread::spawn(move || {
+            let guard = m.guard();
+            m.begin_resize(4, &guard);
+            assert!(m.insert(C, payload(C), &guard).is_none());
+        });
+        {
+            let guard = map.guard();
+            map.begin_resize(8, &guard);
+            let c = value(&map, C, &guard);
+            assert!(c.is_none() || c == Some(C), "C read as {c:?}");
+            assert_eq!(value(&map, A, &guard), Some(A));
+            assert_eq!(value(&map, D, &guard), Some(D));
+        }
+        other.join().unwrap();
+        let stats = map.stats();
+        assert_eq!(stats.resizes_started, 1, "exactly one table is linked");
+        let to = stats
+            .migration
+            .expect("one chunk of two migrated")
+            .to_buckets;
+        assert!(to == 4 || to == 8, "linked a table of {to} buckets");
+        finish_resize(&map);
+        let stats = map.stats();
+        assert_eq!((stats.resizes_finished, stats.buckets), (1, to));
+        let guard = map.guard();
+        for k in [A, C, D] {
+            assert_eq!(value(&map, k, &guard), Some(k));
+        }
+        drop(guard);
+        assert_eq!(map.len(), 3);
+        for k in [A, C, D] {
+            assert_single(&map, k);
+        }
     });
 }

@@ -61,3 +61,72 @@ fn a_reader_outlives_the_replacement_of_its_value() {
         collect(&map);
     });
 }
+
+/// Executions of `a_reused_tombstone_mixes_no_entries` in which B took A's
+/// old slot (the others put B in a fresh slot: the tombstone was not seen).
+static REUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A slot freed by `remove` in one thread is reused by another key in another
+/// thread. A and B share home bucket 0; A is in slot 0. One thread removes A
+/// (slot 0 becomes a tombstone, the first free slot of the region), advances
+/// the epoch as far as it can (freeing A's node unless a guard holds it) and
+/// reads B. The other holds a reference to A (if it finds it), inserts B (into
+/// slot 0 when it sees the tombstone, then re-tagging it) and reads A and B.
+/// No reader sees a key with the other key's value or a freed node, A never
+/// comes back once gone, and afterwards A is absent, B present once, len 1.
+#[test]
+fn a_reused_tombstone_mixes_no_entries() {
+    use std::sync::atomic::Ordering;
+    REUSED.store(0, Ordering::Relaxed);
+    model(|| {
+        let map = Arc::new(tiny_map());
+        map.insert(A, payload(A), &map.guard());
+        let m = map.clone();
+        let remover = thread::spawn(move || {
+            {
+                let guard = m.guard();
+                assert_eq!(m.remove(&A, &guard).map(Payload::get), Some(A));
+            }
+            collect(&m);
+            let guard = m.guard();
+            let b = entry(&m, B, &guard);
+            assert!(b.is_none() || b == Some((B, B)), "B read as {b:?}");
+        });
+        {
+            let guard = map.guard();
+            let held = map.get(&A, &guard);
+            if let Some(v) = held {
+                assert_eq!(v.get(), A);
+            }
+            assert!(map.insert(B, payload(B), &guard).is_none());
+            assert_eq!(entry(&map, B, &guard), Some((B, B)));
+            let a = entry(&map, A, &guard);
+            assert!(
+                a.is_none() || (held.is_some() && a == Some((A, A))),
+                "A read as {a:?}; the first read found it: {}",
+                held.is_some()
+            );
+            // Still pinned: the removed node is not freed under us.
+            if let Some(v) = held {
+                assert_eq!(v.get(), A);
+            }
+        }
+        remover.join().unwrap();
+        collect(&map);
+        let guard = map.guard();
+        assert_eq!(entry(&map, A, &guard), None);
+        assert_eq!(entry(&map, B, &guard), Some((B, B)));
+        drop(guard);
+        assert_eq!(map.len(), 1);
+        let used = map.stats().slots_used;
+        assert!(used == 1 || used == 2, "{used} slots used");
+        if used == 1 {
+            REUSED.fetch_add(1, Ordering::Relaxed);
+        }
+        assert_single(&map, B);
+    });
+    eprintln!(
+        "a_reused_tombstone_mixes_no_entries: B reused A's slot in {} executions",
+        REUSED.load(Ordering::Relaxed)
+    );
+}

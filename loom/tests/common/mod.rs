@@ -133,6 +133,13 @@ pub fn value(map: &Map, k: u64, guard: &Guard) -> Option<u64> {
     map.get(&k, guard).map(Payload::get)
 }
 
+/// Key and value of the entry found for `k` under `guard`, reading the
+/// payload (so loom checks it): a reader can tell a key paired with another
+/// key's value.
+pub fn entry(map: &Map, k: u64, guard: &Guard) -> Option<(u64, u64)> {
+    map.get_key_value(&k, guard).map(|(k, v)| (*k, v.get()))
+}
+
 /// Drives the resize in flight to completion from the calling thread.
 pub fn finish_resize(map: &Map) {
     for _ in 0..4 {
