@@ -59,12 +59,15 @@ where
     ) -> Result<(), AllocFailure> {
         // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
         let t = unsafe { table.deref() };
-        // Acquire: pairs with the Release CAS in `link_next` of a racing starter.
-        if !t.next.load(ord::ACQUIRE, guard).is_null() {
+        // Relaxed: only tested for null, an early exit; nothing is read through it (the
+        // CAS in `link_next` decides). No loom model fails with it weakened (loom.md).
+        if !t.next.load(ord::RELAXED, guard).is_null() {
             return Ok(());
         }
-        // Acquire: pairs with the Release root swing in `finish`.
-        if self.root.load(ord::ACQUIRE, guard) != table {
+        // Relaxed: only compared with `table`, never dereferenced. A stale root can
+        // only start a resize of a table that has just been replaced, whose `next`
+        // is already set, so the CAS in `link_next` fails harmlessly.
+        if self.root.load(ord::RELAXED, guard) != table {
             return Ok(());
         }
         self.link_next(t, nbuckets, guard)
@@ -104,12 +107,13 @@ where
     ) -> Result<(), AllocFailure> {
         let fresh = Table::<K, V>::allocate(nbuckets, self.tuning.chunk)?;
         // Release: publishes the zeroed new table before any slot is sealed; pairs with
-        // the Acquire `next` loads of readers, writers and migrators.
+        // the Acquire `next` loads of readers, writers and migrators. Relaxed on
+        // failure: the loser frees its own table and reads nothing of the winner's.
         let linked = t.next.compare_exchange(
             Shared::null(),
             Shared::from(fresh as *const Table<K, V>),
             ord::ACQ_REL,
-            ord::ACQUIRE,
+            ord::RELAXED,
             guard,
         );
         if linked.is_ok() {

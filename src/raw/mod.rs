@@ -336,8 +336,9 @@ where
         loop {
             // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
             let t = unsafe { table.deref() };
-            // Acquire: pairs with the Release CAS linking `next` (`link_next`).
-            if t.next.load(ord::ACQUIRE, guard).is_null() {
+            // Relaxed: only tested for null; a non-null `next` is loaded again with
+            // Acquire by `advance` before anything is read through it.
+            if t.next.load(ord::RELAXED, guard).is_null() {
                 return table;
             }
             table = self.advance(table, hash, guard);
