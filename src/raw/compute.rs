@@ -20,11 +20,10 @@
 //! Each successful path is linearizable at its CAS (or at the insert's
 //! commit), exactly like `update`, `remove_if` and `try_insert`.
 
-use super::bucket::TAG_TOMBSTONE;
 use super::node::Node;
 use super::probe::Scan;
 use super::{Inserted, RawMap};
-use crate::sync::{ord, Guard, Owned, Shared};
+use crate::sync::{Guard, Owned};
 use core::hash::{BuildHasher, Hash};
 use core::mem::ManuallyDrop;
 
@@ -113,27 +112,7 @@ where
                             }
                         }
                         Decision::Remove => {
-                            let tombstone = Shared::null().with_tag(TAG_TOMBSTONE);
-                            // AcqRel: Release orders the removal before writers that reuse
-                            // the slot (their Acquire loads, W8); Acquire on failure pairs
-                            // with the writer that changed the slot first.
-                            if hit.bucket.slots[hit.index]
-                                .compare_exchange(
-                                    hit.ptr,
-                                    tombstone,
-                                    ord::ACQ_REL,
-                                    ord::ACQUIRE,
-                                    guard,
-                                )
-                                .is_ok()
-                            {
-                                hit.bucket.note_tombstone();
-                                // SAFETY: unlinked by our CAS, retired once.
-                                unsafe { Node::retire(hit.ptr.as_raw() as *mut Node<K, V>, guard) };
-                                let prev = self.len.add(-1);
-                                if prev & 63 == 0 {
-                                    self.maybe_shrink(guard);
-                                }
+                            if self.remove_hit(&hit, guard) {
                                 return Computed::Removed(current);
                             }
                         }

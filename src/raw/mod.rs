@@ -689,26 +689,36 @@ where
                     if !pred(&node.key, &node.value) {
                         return None;
                     }
-                    let tombstone = Shared::null().with_tag(TAG_TOMBSTONE);
-                    // AcqRel: Release orders the removal for writers reusing the slot
-                    // (their Acquire loads); Acquire on failure pairs with the writer that
-                    // changed the slot.
-                    if hit.bucket.slots[hit.index]
-                        .compare_exchange(hit.ptr, tombstone, ord::ACQ_REL, ord::ACQUIRE, guard)
-                        .is_ok()
-                    {
-                        hit.bucket.note_tombstone();
-                        // SAFETY: unlinked by our CAS, retired once.
-                        unsafe { Node::retire(hit.ptr.as_raw() as *mut Node<K, V>, guard) };
-                        let prev = self.len.add(-1);
-                        if prev & 63 == 0 {
-                            self.maybe_shrink(guard);
-                        }
+                    if self.remove_hit(&hit, guard) {
                         return Some(node);
                     }
                 }
             }
         }
+    }
+
+    /// Removes the live entry `hit` found by a scan: tombstones its slot, retires
+    /// the node, counts it out of `len` and checks for a shrink. False if the slot
+    /// changed first (the caller rescans).
+    pub(super) fn remove_hit<'g>(&'g self, hit: &probe::Hit<'g, K, V>, guard: &'g Guard) -> bool {
+        let tombstone = Shared::null().with_tag(TAG_TOMBSTONE);
+        // AcqRel: Release orders the removal before writers that reuse the slot (their
+        // Acquire loads, W8); Acquire on failure pairs with the writer that changed the
+        // slot first.
+        if hit.bucket.slots[hit.index]
+            .compare_exchange(hit.ptr, tombstone, ord::ACQ_REL, ord::ACQUIRE, guard)
+            .is_err()
+        {
+            return false;
+        }
+        hit.bucket.note_tombstone();
+        // SAFETY: unlinked by our CAS (no other thread can unlink it again), retired once.
+        unsafe { Node::retire(hit.ptr.as_raw() as *mut Node<K, V>, guard) };
+        let prev = self.len.add(-1);
+        if prev & 63 == 0 {
+            self.maybe_shrink(guard);
+        }
+        true
     }
 
     /// Starts a resize so that `additional` more entries fit without another one.
