@@ -249,6 +249,20 @@ struct ParkedInsert {
 /// Parks an insert of an absent key at each of its `Eq` calls in turn. All
 /// keys collide (one hash), so every comparison of the region runs `Eq`,
 /// before the claim (scan) and after it (resolve).
+/// Fails if, at any comparison the insert was parked at, the other threads
+/// did not finish their operations.
+fn assert_no_thread_waited(outcomes: &[ParkedInsert]) {
+    let blocked: Vec<u64> = outcomes
+        .iter()
+        .filter(|o| o.others_finished == Some(false))
+        .map(|o| o.at)
+        .collect();
+    assert!(
+        blocked.is_empty(),
+        "other threads waited for an insert parked at Eq call(s) {blocked:?}"
+    );
+}
+
 fn parked_insert_at_every_comparison(mix: Mix) -> Vec<ParkedInsert> {
     let mut outcomes = Vec::new();
     for at in 1..=2 * KEYS {
@@ -293,30 +307,14 @@ fn an_insert_parked_at_any_comparison_blocks_no_other_insert_of_the_key() {
         parked >= KEYS as usize,
         "the insert parked at only {parked} comparisons"
     );
-    let blocked: Vec<u64> = outcomes
-        .iter()
-        .filter(|o| o.others_finished == Some(false))
-        .map(|o| o.at)
-        .collect();
-    assert!(
-        blocked.is_empty(),
-        "other threads waited for an insert parked at Eq call(s) {blocked:?}"
-    );
+    assert_no_thread_waited(&outcomes);
 }
 
 #[test]
 fn an_insert_parked_at_any_comparison_blocks_no_thread_running_every_operation() {
     let _s = serial();
     let outcomes = parked_insert_at_every_comparison(Mix::All);
-    let blocked: Vec<u64> = outcomes
-        .iter()
-        .filter(|o| o.others_finished == Some(false))
-        .map(|o| o.at)
-        .collect();
-    assert!(
-        blocked.is_empty(),
-        "other threads waited for an insert parked at Eq call(s) {blocked:?}"
-    );
+    assert_no_thread_waited(&outcomes);
 }
 
 /// A regression test: an intermediate (uncommitted) state of the claim code
