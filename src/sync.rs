@@ -19,9 +19,9 @@
 //! [loom]: https://docs.rs/loom
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{fence, AtomicIsize, AtomicU64, AtomicUsize};
+pub(crate) use core::sync::atomic::{fence, AtomicIsize, AtomicPtr, AtomicU64, AtomicUsize};
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicIsize, AtomicU64, AtomicUsize};
+pub(crate) use loom::sync::atomic::{fence, AtomicIsize, AtomicPtr, AtomicU64, AtomicUsize};
 
 pub(crate) use crossbeam_epoch::{Atomic, Guard, Owned, Pointer, Shared};
 

@@ -26,7 +26,7 @@
 //! - **Completion.** Each chunk sets its bit in `done_bits`; whoever sets a
 //!   bit first counts it, and whoever counts the last chunk fences and swings
 //!   the map's root to the new table, then retires the old one with
-//!   `defer_destroy`. The cursor wraps, so a chunk claimed by a thread that
+//!   `Table::retire` (an epoch-deferred free). The cursor wraps, so a chunk claimed by a thread that
 //!   stalled is handed out again: completion never waits for one thread.
 //! - Only the root table starts a migration by load or by request. The one
 //!   exception is a resize target that overflows while entries are still being
@@ -57,7 +57,7 @@ where
         nbuckets: usize,
         guard: &'g Guard,
     ) -> Result<(), AllocFailure> {
-        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
         let t = unsafe { table.deref() };
         // Relaxed: only tested for null, an early exit; nothing is read through it (the
         // CAS in `link_next` decides). No loom model fails with it weakened (loom.md).
@@ -201,11 +201,7 @@ where
         debug_assert!(core::ptr::eq(new.as_raw(), next));
         // Release: publishes the completed table to every later root load (Acquire in all
         // operations); Acquire on failure: nothing is read.
-        if self
-            .root
-            .compare_exchange(old, new, ord::ACQ_REL, ord::ACQUIRE, guard)
-            .is_ok()
-        {
+        if self.root.swing(old, new, ord::ACQ_REL, ord::ACQUIRE) {
             self.stats_resizes_finished();
             // SAFETY: the old table is unreachable from the root now; guards that loaded
             // it earlier keep it alive until they unpin. Its slots are all MOVED, so
@@ -292,7 +288,7 @@ where
                 return;
             }
             // SAFETY: `target` is `next` or a table linked behind it; tables are retired
-            // only through `defer_destroy` and `guard` is pinned.
+            // only through `Table::retire` and `guard` is pinned.
             let t = unsafe { target.deref() };
             match t.scan(hash, &node.key, guard) {
                 // The target is sealed where this key lives: it overflowed and is migrating
@@ -362,7 +358,7 @@ where
         hash: u64,
         guard: &'g Guard,
     ) -> Shared<'g, Table<K, V>> {
-        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
         let t = unsafe { table.deref() };
         // Acquire: pairs with the Release CAS that linked `next` (`link_next`).
         let next = t.next.load(ord::ACQUIRE, guard);

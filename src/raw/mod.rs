@@ -31,10 +31,10 @@ use bucket::{readable, SLOTS, TAG_PENDING, TAG_TOMBSTONE};
 use claim::{Claim, Verdict};
 use node::Node;
 use probe::{Free, Scan};
-use table::Table;
+use table::{Root, Table};
 
 use crate::counter::Striped;
-use crate::sync::{ord, parallelism, Atomic, AtomicUsize, Guard, Owned, Shared};
+use crate::sync::{ord, parallelism, AtomicUsize, Guard, Owned, Shared};
 use core::hash::{BuildHasher, Hash};
 use core::mem::ManuallyDrop;
 use equivalent::Equivalent;
@@ -80,7 +80,7 @@ pub(crate) struct Stats {
 }
 
 pub(crate) struct RawMap<K, V, S> {
-    pub(crate) root: Atomic<Table<K, V>>,
+    pub(crate) root: Root<K, V>,
     pub(crate) hasher: S,
     pub(crate) len: Striped,
     pub(crate) tuning: Tuning,
@@ -189,7 +189,7 @@ impl<K, V, S> RawMap<K, V, S> {
         let nbuckets = Table::<K, V>::buckets_for(capacity)?.max(tuning.min_buckets);
         let table = Table::<K, V>::allocate(nbuckets, tuning.chunk)?;
         Ok(RawMap {
-            root: Atomic::from(Shared::from(table as *const Table<K, V>)),
+            root: Root::new(table),
             hasher,
             len: Striped::new(parallelism() * 2),
             tuning,
@@ -219,7 +219,7 @@ impl<K, V, S> RawMap<K, V, S> {
         // Acquire: pairs with the Release root swing (`finish`).
         let mut t = self.root.load(ord::ACQUIRE, guard);
         loop {
-            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
             let table = unsafe { t.deref() };
             // Acquire: pairs with the Release CAS linking `next` (`link_next`).
             let next = table.next.load(ord::ACQUIRE, guard);
@@ -313,18 +313,16 @@ where
     {
         let hash = self.hash(key);
         // Acquire: pairs with the Release root swing (`finish`) and the initial store.
-        let mut table = self.root.load(ord::ACQUIRE, guard);
+        let mut t = self.root.table(ord::ACQUIRE, guard);
         loop {
-            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
-            let t = unsafe { table.deref() };
             if let Some(node) = t.lookup(hash, key, guard) {
                 return Some(node);
             }
             // Acquire: pairs with the Release CAS linking `next` (`link_next`).
-            table = t.next.load(ord::ACQUIRE, guard);
-            if table.is_null() {
-                return None;
-            }
+            let next = t.next.load(ord::ACQUIRE, guard);
+            // SAFETY: tables are retired only through `defer_unchecked` after leaving
+            // the chain; `guard` is pinned.
+            t = unsafe { next.as_ref() }?;
         }
     }
 
@@ -334,7 +332,7 @@ where
         // Acquire: pairs with the Release root swing (`finish`).
         let mut table = self.root.load(ord::ACQUIRE, guard);
         loop {
-            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
             let t = unsafe { table.deref() };
             // Relaxed: only tested for null; a non-null `next` is loaded again with
             // Acquire by `advance` before anything is read through it.
@@ -363,7 +361,7 @@ where
         let key = unsafe { &ptr.deref().key };
         let mut table = self.writable(hash, guard);
         loop {
-            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
             let t = unsafe { table.deref() };
             match t.scan(hash, key, guard) {
                 Scan::Migrating => table = self.advance(table, hash, guard),
@@ -436,7 +434,7 @@ where
         if root == table {
             return false;
         }
-        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
         let t = unsafe { table.deref() };
         let committed = t.aux.used.sum() + self.len.sum();
         committed * table::MAX_LOAD_DEN >= t.nbuckets * SLOTS * table::MAX_LOAD_NUM
@@ -453,7 +451,7 @@ where
     ) -> Shared<'g, Table<K, V>> {
         // Acquire: pairs with the Release root swing (`finish`).
         let root = self.root.load(ord::ACQUIRE, guard);
-        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
         let r = unsafe { root.deref() };
         if root == table {
             // Acquire: pairs with the Release CAS linking `next`.
@@ -488,7 +486,7 @@ where
     /// An insert landed outside its home bucket: check the load, start a resize if due.
     #[cold]
     fn after_spill<'g>(&'g self, table: Shared<'g, Table<K, V>>, guard: &'g Guard) {
-        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
         let t = unsafe { table.deref() };
         // Acquire: pairs with the Release CAS linking `next`.
         if t.next.load(ord::ACQUIRE, guard).is_null() && t.over_load() {
@@ -504,7 +502,7 @@ where
     fn maybe_shrink(&self, guard: &Guard) {
         // Acquire: pairs with the Release root swing (`finish`).
         let root = self.root.load(ord::ACQUIRE, guard);
-        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
         let t = unsafe { root.deref() };
         if t.nbuckets <= self.tuning.min_buckets {
             return;
@@ -585,7 +583,7 @@ where
         let mut table = self.writable(hash, guard);
         let mut spare_key: Option<K> = None;
         loop {
-            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
             let t = unsafe { table.deref() };
             match t.scan(hash, key, guard) {
                 Scan::Migrating => table = self.advance(table, hash, guard),
@@ -678,7 +676,7 @@ where
         let hash = self.hash(key);
         let mut table = self.writable(hash, guard);
         loop {
-            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
             let t = unsafe { table.deref() };
             match t.scan(hash, key, guard) {
                 Scan::Migrating => table = self.advance(table, hash, guard),
@@ -738,7 +736,7 @@ where
         loop {
             // Acquire: pairs with the Release root swing (`finish`).
             let root = self.root.load(ord::ACQUIRE, guard);
-            // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
             let r = unsafe { root.deref() };
             // Acquire: pairs with the Release CAS linking `next`.
             let next = r.next.load(ord::ACQUIRE, guard);
@@ -781,7 +779,7 @@ where
     pub(crate) fn help_root(&self, guard: &Guard) {
         // Acquire: pairs with the Release root swing (`finish`).
         let root = self.root.load(ord::ACQUIRE, guard);
-        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
         let r = unsafe { root.deref() };
         // Acquire: pairs with the Release CAS linking `next`.
         let next = r.next.load(ord::ACQUIRE, guard);

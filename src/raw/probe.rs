@@ -80,6 +80,10 @@ pub(crate) enum Scan<'g, K, V> {
 
 impl<K, V> Table<K, V> {
     /// Finds a readable entry for `key`. The read path: loads only.
+    ///
+    /// The home bucket is `hash >> shift`, already in range, so the first
+    /// step needs no index mask, and the loop bound is only read by a probe
+    /// that goes past home.
     #[inline(always)]
     pub(crate) fn lookup<'g, Q>(
         &'g self,
@@ -91,29 +95,47 @@ impl<K, V> Table<K, V> {
         Q: ?Sized + Equivalent<K>,
     {
         let tag = tag_of(hash);
-        let mut index = self.home(hash);
-        let mut remaining = self.nbuckets;
+        let mut bucket = self.home_bucket(hash);
+        let mut dist = 0;
         loop {
-            let bucket = self.bucket(index);
-            // Acquire: pairs with the Release tag-word CAS of `claim`, so a tag seen here
-            // comes with the claim that wrote it.
-            let word = bucket.tags.load(ord::ACQUIRE);
-            for i in match_tag(word, tag) {
-                // Acquire: pairs with the Release CAS that published this node (commit,
-                // replace or copy commit), making the node's key and value visible.
-                let p = bucket.slots[i].load(ord::ACQUIRE, guard);
-                if let Some(node) = readable_node(p) {
-                    if key.equivalent(&node.key) {
-                        return Some(node);
-                    }
-                }
+            let (found, word) = Self::lookup_in(bucket, tag, key, guard);
+            if found.is_some() || match_empty(word).any() {
+                return found;
             }
-            remaining -= 1;
-            if match_empty(word).any() || remaining == 0 {
+            dist += 1;
+            if dist == self.nbuckets {
                 return None;
             }
-            index += 1;
+            bucket = self.bucket(self.home(hash) + dist);
         }
+    }
+
+    /// One bucket of a lookup: the readable node of `key` in it, if any, and
+    /// the bucket's tag word (which tells the caller whether to go on).
+    #[inline(always)]
+    fn lookup_in<'g, Q>(
+        bucket: &'g Bucket<K, V>,
+        tag: u8,
+        key: &Q,
+        guard: &'g Guard,
+    ) -> (Option<&'g Node<K, V>>, u64)
+    where
+        Q: ?Sized + Equivalent<K>,
+    {
+        // Acquire: pairs with the Release tag-word CAS of `claim`, so a tag seen here
+        // comes with the claim that wrote it.
+        let word = bucket.tags.load(ord::ACQUIRE);
+        for i in match_tag(word, tag) {
+            // Acquire: pairs with the Release CAS that published this node (commit,
+            // replace or copy commit), making the node's key and value visible.
+            let p = bucket.slots[i].load(ord::ACQUIRE, guard);
+            if let Some(node) = readable_node(p) {
+                if key.equivalent(&node.key) {
+                    return (Some(node), word);
+                }
+            }
+        }
+        (None, word)
     }
 
     /// The writer's scan of `key`'s region. Kills stale COPY claims of the key.

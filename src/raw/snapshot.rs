@@ -26,7 +26,7 @@ impl<K, V, S> RawMap<K, V, S> {
     pub(crate) fn snapshot(&self, guard: &Guard) -> Snapshot {
         // Acquire: pairs with the Release root swing (`finish`).
         let root = self.root.load(ord::ACQUIRE, guard);
-        // SAFETY: tables are retired only through `defer_destroy`; `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
         let r = unsafe { root.deref() };
         // Acquire: pairs with the Release CAS linking `next` (`link_next`).
         let next = r.next.load(ord::ACQUIRE, guard);

@@ -23,7 +23,8 @@
 
 use super::bucket::{Bucket, SLOTS};
 use crate::counter::Striped;
-use crate::sync::{ord, parallelism, Atomic, AtomicU64, AtomicUsize};
+use crate::sync::{ord, parallelism, Atomic, AtomicPtr, AtomicU64, AtomicUsize, Guard, Shared};
+use core::sync::atomic::Ordering;
 use crossbeam_utils::CachePadded;
 use std::alloc::{self, Layout};
 
@@ -164,6 +165,17 @@ impl<K, V> Table<K, V> {
         unsafe { &*Self::bucket_ptr(self, i) }
     }
 
+    /// The home bucket of `hash`, without the index mask: `hash >> shift` is
+    /// below `nbuckets` because `shift = 64 - log2(nbuckets)`.
+    #[inline(always)]
+    pub(crate) fn home_bucket(&self, hash: u64) -> &Bucket<K, V> {
+        let i = self.home(hash);
+        debug_assert!(i < self.nbuckets);
+        // SAFETY: `i < nbuckets` (above), the allocation holds `nbuckets`
+        // initialised buckets after the header, and they live as long as it.
+        unsafe { &*Self::bucket_ptr(self, i) }
+    }
+
     /// The home bucket of a hash: its top bits.
     #[inline(always)]
     pub(crate) fn home(&self, hash: u64) -> usize {
@@ -234,5 +246,66 @@ impl<K, V> Table<K, V> {
                 Table::deallocate(p.0)
             })
         };
+    }
+}
+
+/// The map's root: the oldest table of the chain.
+///
+/// A plain atomic pointer rather than crossbeam's `Atomic`, because the root
+/// never carries tag bits: [`Root::table`] hands the read path its table
+/// without the tag mask that every `Shared::deref` pays (one instruction of
+/// about fifty in a `get`). The other methods speak `Shared` like the rest
+/// of the raw layer. Every ordering is the caller's, who names the pairing.
+pub(crate) struct Root<K, V>(AtomicPtr<Table<K, V>>);
+
+impl<K, V> Root<K, V> {
+    pub(crate) fn new(table: *mut Table<K, V>) -> Self {
+        Root(AtomicPtr::new(table))
+    }
+
+    /// The root table, for a caller pinned by `guard`.
+    #[inline(always)]
+    pub(crate) fn table<'g>(&self, order: Ordering, _guard: &'g Guard) -> &'g Table<K, V> {
+        // The caller's ordering; the pairing is named at the call site.
+        let p = self.0.load(order);
+        // SAFETY: the root is never null (set from `allocate` and swung only to
+        // linked tables), and a table is freed only through `retire`, after it has
+        // left the root and every guard pinned before that is gone; `_guard` is pinned.
+        unsafe { &*p }
+    }
+
+    #[inline]
+    pub(crate) fn load<'g>(&self, order: Ordering, _guard: &'g Guard) -> Shared<'g, Table<K, V>> {
+        // The caller's ordering; the pairing is named at the call site.
+        Shared::from(self.0.load(order) as *const Table<K, V>)
+    }
+
+    pub(crate) fn swap<'g>(
+        &self,
+        new: Shared<'_, Table<K, V>>,
+        order: Ordering,
+        _guard: &'g Guard,
+    ) -> Shared<'g, Table<K, V>> {
+        // The caller's ordering; the pairing is named at the call site.
+        Shared::from(self.0.swap(new.as_raw() as *mut Table<K, V>, order) as *const Table<K, V>)
+    }
+
+    /// Swings the root from `current` to `new`; false if it was not `current`.
+    pub(crate) fn swing(
+        &self,
+        current: Shared<'_, Table<K, V>>,
+        new: Shared<'_, Table<K, V>>,
+        success: Ordering,
+        failure: Ordering,
+    ) -> bool {
+        // The caller's orderings; the pairing is named at the call site.
+        self.0
+            .compare_exchange(
+                current.as_raw() as *mut Table<K, V>,
+                new.as_raw() as *mut Table<K, V>,
+                success,
+                failure,
+            )
+            .is_ok()
     }
 }
