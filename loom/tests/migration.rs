@@ -234,3 +234,115 @@ fn racing_resizes_link_one_table() {
         }
     });
 }
+
+/// Completion does not wait for the thread that migrated the last chunk.
+/// One thread helps the resize in flight (2 → 4 buckets, two chunks) while
+/// the other asks for room the target cannot give (`reserve(30)`), so it
+/// must see this resize finish before it starts its own. If the helper sets
+/// the last chunk's done bit and stalls before counting it, the reserving
+/// thread finds every bit set, swings the root itself and goes on; before
+/// the fix it spun until the helper ran again, which loom reports as a
+/// thread that never stops (found first by a heavier overflow model).
+#[test]
+fn completion_does_not_wait_for_a_stalled_last_chunk() {
+    // One preemption is all the stall needs (the helper is stopped between its
+    // bit and its count, the other thread runs on); bound 2 passes too but
+    // explores 2.7 million executions in 7 minutes here.
+    model_with(Some(1), 10_000, || {
+        let map = resizing_map(&[A, D]);
+        let m = map.clone();
+        let helper = thread::spawn(move || {
+            let guard = m.guard();
+            m.reserve(0, &guard);
+        });
+        {
+            let guard = map.guard();
+            map.reserve(30, &guard);
+            assert!(map.capacity() >= 32);
+            assert_eq!(value(&map, A, &guard), Some(A));
+            assert_eq!(value(&map, D, &guard), Some(D));
+        }
+        helper.join().unwrap();
+        for _ in 0..16 {
+            if map.stats().migration.is_none() {
+                break;
+            }
+            map.reserve(0, &map.guard());
+        }
+        let stats = map.stats();
+        assert!(
+            stats.migration.is_none() && stats.resizes_finished == 2,
+            "{stats:?}"
+        );
+        for k in [A, D] {
+            assert_single(&map, k);
+        }
+    });
+}
+
+/// The race behind the overflow: a shrink sized from `len` while inserts are
+/// landing in the old table. The root has four buckets and twelve keys in
+/// buckets 0–2; one thread inserts three keys whose home is bucket 3 while
+/// another starts a shrink to two buckets (14 slots: what twelve entries
+/// need). When the inserts land in the old table before the target is
+/// linked, the target cannot take all fifteen entries: copying into it must
+/// link a third table instead of spinning, and every key must end up present
+/// exactly once. The migration itself runs after the join, so the model
+/// explores the race that sizes the target, not the copying.
+#[test]
+fn a_shrink_sized_before_racing_inserts_overflows_into_a_third_table() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const LATE: [u64; 3] = [key(3, 13), key(3, 14), key(3, 15)];
+    // Executions in which all fifteen entries were in the old table when the
+    // 2-bucket target was linked, so that the copy had to overflow.
+    static OVERFLOWING: AtomicUsize = AtomicUsize::new(0);
+    model_with_branches(10_000, || {
+        let map = Arc::new(tiny_map());
+        let early: Vec<u64> = (0..12).map(|i| key(i / 4, 1 + i)).collect();
+        {
+            let guard = map.guard();
+            map.begin_resize(4, &guard);
+            drop(guard);
+            finish_resize(&map);
+            let guard = map.guard();
+            for &k in &early {
+                map.insert(k, payload(k), &guard);
+            }
+        }
+        let m = map.clone();
+        let inserter = thread::spawn(move || {
+            let guard = m.guard();
+            for k in LATE {
+                assert!(m.insert(k, payload(k), &guard).is_none());
+            }
+        });
+        map.begin_resize(2, &map.guard());
+        inserter.join().unwrap();
+        let before = map.stats();
+        let to = before.migration.map(|m| m.to_buckets);
+        if before.slots_used == 15 && to == Some(2) {
+            OVERFLOWING.fetch_add(1, Ordering::Relaxed);
+        }
+        for _ in 0..32 {
+            if map.stats().migration.is_none() {
+                break;
+            }
+            map.reserve(0, &map.guard());
+        }
+        let stats = map.stats();
+        assert!(stats.migration.is_none(), "the resizes finish: {stats:?}");
+        assert_eq!(map.len(), 15);
+        let guard = map.guard();
+        for &k in early.iter().chain(&LATE) {
+            assert_eq!(value(&map, k, &guard), Some(k));
+        }
+        drop(guard);
+        for &k in early.iter().chain(&LATE) {
+            assert_single(&map, k);
+        }
+    });
+    assert!(
+        OVERFLOWING.load(Ordering::Relaxed) > 0,
+        "no explored interleaving put all inserts in the old table before the link"
+    );
+}

@@ -145,9 +145,14 @@ where
             }
             self.migrate_chunk(table, next, c, guard);
         }
-        if table.migration_complete() {
+        // Relaxed: only gates the bit scan below; the bits themselves are Acquire-loaded.
+        let handed_out = table.aux.cursor.load(ord::RELAXED) >= nchunks;
+        if table.migration_complete() || (handed_out && table.all_chunks_marked()) {
             // Normally the thread that counted the last chunk has swung the root
-            // already; if it stalled before doing so, anyone may (the CAS succeeds once).
+            // already; if it stalled before doing so, anyone may (the CAS succeeds
+            // once). The bit scan covers a finisher stalled between setting its
+            // chunk's bit and counting it: without it, completion (and every writer
+            // waiting for room in the target) would wait for that thread.
             self.finish(table, next, guard);
         }
     }

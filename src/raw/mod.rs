@@ -753,10 +753,12 @@ where
                 self.help_migrate(r, n, guard);
                 return Ok(());
             }
-            // The resize in flight is too small: finish it, then start ours.
-            while !r.migration_complete() {
-                self.help_migrate(r, n, guard);
-            }
+            // The resize in flight is too small: help it, and look again (the root
+            // moves on once it is done, by our hand or another's). No inner loop on
+            // `migration_complete`: that spun while the thread that set the last
+            // chunk's bit had not counted it yet (loom model
+            // `completion_does_not_wait_for_a_stalled_last_chunk`).
+            self.help_migrate(r, n, guard);
         }
     }
 

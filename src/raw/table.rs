@@ -198,6 +198,26 @@ impl<K, V> Table<K, V> {
         self.aux.used.sum() * MAX_LOAD_DEN > self.nbuckets * SLOTS * MAX_LOAD_NUM
     }
 
+    /// Whether every chunk's done bit is set: the exact form of
+    /// [`migration_complete`](Self::migration_complete), which can lag it while
+    /// a finisher has set its bit and not yet counted it. Costs one load per 64
+    /// chunks; used only once every chunk has been handed out.
+    pub(crate) fn all_chunks_marked(&self) -> bool {
+        let n = self.nchunks();
+        self.aux.done_bits.iter().enumerate().all(|(w, word)| {
+            let bits = (n - 64 * w).min(64);
+            let want = if bits == 64 {
+                u64::MAX
+            } else {
+                (1u64 << bits) - 1
+            };
+            // Acquire: pairs with the AcqRel `fetch_or` of each chunk's finisher (one
+            // release sequence per word), so every chunk's seals are visible to a
+            // caller that goes on to swing the root.
+            word.load(ord::ACQUIRE) & want == want
+        })
+    }
+
     /// Whether every chunk has been migrated.
     pub(crate) fn migration_complete(&self) -> bool {
         // Acquire: pairs with the AcqRel increment of the chunk that finished last.

@@ -178,6 +178,27 @@ pub fn model<F>(f: F)
 where
     F: Fn() + Sync + Send + 'static,
 {
+    model_with_branches(loom::model::Builder::new().max_branches, f)
+}
+
+/// [`model`] with a higher limit on scheduling points per execution, for a
+/// model whose sequential set-up alone (a dozen inserts and a migration)
+/// passes loom's default of 1,000. The limit guards against spin loops; it
+/// does not change which interleavings are explored.
+pub fn model_with_branches<F>(max_branches: usize, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    model_with(None, max_branches, f)
+}
+
+/// [`model_with_branches`] with a fixed preemption bound instead of
+/// `LOOM_MAX_PREEMPTIONS`, for a model whose bug needs only that many
+/// preemptions to show and whose full bound-2 run is too slow for CI.
+pub fn model_with<F>(preemption_bound: Option<usize>, max_branches: usize, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Once};
     static HOOK: Once = Once::new();
@@ -192,6 +213,13 @@ where
                 "\nloom model '{name}' failed: {info}\n\
                  (rerun it alone with LOOM_LOG=trace LOOM_LOCATION=1 to print the interleaving)"
             );
+            if std::env::var_os("LOOM_BT").is_some() {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "{}",
+                    std::backtrace::Backtrace::force_capture()
+                );
+            }
             std::process::exit(101);
         }));
     });
@@ -201,7 +229,12 @@ where
     let executions = Arc::new(AtomicUsize::new(0));
     let counter = executions.clone();
     let start = std::time::Instant::now();
-    loom::model(move || {
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = max_branches;
+    if preemption_bound.is_some() {
+        builder.preemption_bound = preemption_bound;
+    }
+    builder.check(move || {
         counter.fetch_add(1, Ordering::Relaxed);
         f();
     });
