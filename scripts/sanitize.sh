@@ -34,15 +34,14 @@ run_miri() {
 }
 
 run_asan() {
-    echo "== AddressSanitizer + LeakSanitizer: drops_and_leaks, nothing_lost, panic_safety"
+    echo "== AddressSanitizer + LeakSanitizer: every test (unit and integration)"
     # crossbeam_sanitize: crossbeam-epoch's own sanitizer mode (4 objects per
     # bag, unbounded collection steps), which frees sooner and so exposes
     # use-after-free earlier.
     RUSTFLAGS="-Zsanitizer=address --cfg crossbeam_sanitize" \
         ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}" \
         CARGO_TARGET_DIR=target/asan \
-        cargo +nightly test -Zbuild-std --target "$host" --release \
-        --test drops_and_leaks --test nothing_lost --test panic_safety
+        cargo +nightly test -Zbuild-std --target "$host" --release --lib --tests
 }
 
 case "$mode" in
