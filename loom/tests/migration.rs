@@ -263,13 +263,7 @@ fn completion_does_not_wait_for_a_stalled_last_chunk() {
             assert_eq!(value(&map, D, &guard), Some(D));
         }
         helper.join().unwrap();
-        for _ in 0..16 {
-            if map.stats().migration.is_none() {
-                break;
-            }
-            map.reserve(0, &map.guard());
-        }
-        let stats = map.stats();
+        let stats = settle(&map, 16);
         assert!(
             stats.migration.is_none() && stats.resizes_finished == 2,
             "{stats:?}"
@@ -296,7 +290,7 @@ fn a_shrink_sized_before_racing_inserts_overflows_into_a_third_table() {
     // Executions in which all fifteen entries were in the old table when the
     // 2-bucket target was linked, so that the copy had to overflow.
     static OVERFLOWING: AtomicUsize = AtomicUsize::new(0);
-    model_with_branches(10_000, || {
+    model_with(None, 10_000, || {
         let map = Arc::new(tiny_map());
         let early: Vec<u64> = (0..12).map(|i| key(i / 4, 1 + i)).collect();
         {
@@ -323,13 +317,7 @@ fn a_shrink_sized_before_racing_inserts_overflows_into_a_third_table() {
         if before.slots_used == 15 && to == Some(2) {
             OVERFLOWING.fetch_add(1, Ordering::Relaxed);
         }
-        for _ in 0..32 {
-            if map.stats().migration.is_none() {
-                break;
-            }
-            map.reserve(0, &map.guard());
-        }
-        let stats = map.stats();
+        let stats = settle(&map, 32);
         assert!(stats.migration.is_none(), "the resizes finish: {stats:?}");
         assert_eq!(map.len(), 15);
         let guard = map.guard();

@@ -80,7 +80,8 @@ where
         let mut key = Some(key);
         let mut table = self.writable(hash, guard);
         loop {
-            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+            // free); `guard` is pinned.
             let t = unsafe { table.deref() };
             let probe = key
                 .as_ref()

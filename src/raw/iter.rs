@@ -109,7 +109,8 @@ where
         self.pos = 0;
         // Acquire: pairs with the Release root swing of a finished migration.
         let mut table = self.map.root.load(ord::ACQUIRE, self.guard);
-        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); the guard is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+        // free); the guard is pinned.
         let root = unsafe { table.deref() };
         // One root bucket's worth of hash space, aligned to `lo` if the root shrank
         // (or if the range starts inside a root bucket), cut at the end of the range.
@@ -178,9 +179,7 @@ where
     /// log2 of the hash-space width of one bucket of the current root table.
     pub(crate) fn root_bucket_log(&self, guard: &Guard) -> u32 {
         // Acquire: pairs with the Release root swing of a finished migration.
-        let root = self.root.load(ord::ACQUIRE, guard);
-        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
-        unsafe { root.deref() }.shift
+        self.root.table(ord::ACQUIRE, guard).shift
     }
 
     /// Folds `f` over the entries whose hashes lie in `[lo, last]`, on any

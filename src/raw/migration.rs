@@ -26,8 +26,10 @@
 //! - **Completion.** Each chunk sets its bit in `done_bits`; whoever sets a
 //!   bit first counts it, and whoever counts the last chunk fences and swings
 //!   the map's root to the new table, then retires the old one with
-//!   `Table::retire` (an epoch-deferred free). The cursor wraps, so a chunk claimed by a thread that
-//!   stalled is handed out again: completion never waits for one thread.
+//!   `Table::retire` (an epoch-deferred free). The cursor wraps, so a chunk
+//!   claimed by a thread that stalled is handed out again, and a finisher that
+//!   set the last bit but stalled before counting it is covered by a scan of
+//!   the bits: completion never waits for one thread.
 //! - Only the root table starts a migration by load or by request. The one
 //!   exception is a resize target that overflows while entries are still being
 //!   copied into it ([`RawMap::overflow`]): it starts a resize of its own, so
@@ -57,7 +59,8 @@ where
         nbuckets: usize,
         guard: &'g Guard,
     ) -> Result<(), AllocFailure> {
-        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+        // free); `guard` is pinned.
         let t = unsafe { table.deref() };
         // Relaxed: only tested for null, an early exit; nothing is read through it (the
         // CAS in `link_next` decides). No loom model fails with it weakened (loom.md).
@@ -145,9 +148,11 @@ where
             }
             self.migrate_chunk(table, next, c, guard);
         }
-        // Relaxed: only gates the bit scan below; the bits themselves are Acquire-loaded.
-        let handed_out = table.aux.cursor.load(ord::RELAXED) >= nchunks;
-        if table.migration_complete() || (handed_out && table.all_chunks_marked()) {
+        // Relaxed: the cursor only gates the bit scan (every chunk handed out); the
+        // bits themselves are Acquire-loaded.
+        if table.migration_complete()
+            || (table.aux.cursor.load(ord::RELAXED) >= nchunks && table.all_chunks_marked())
+        {
             // Normally the thread that counted the last chunk has swung the root
             // already; if it stalled before doing so, anyone may (the CAS succeeds
             // once). The bit scan covers a finisher stalled between setting its
@@ -363,7 +368,8 @@ where
         hash: u64,
         guard: &'g Guard,
     ) -> Shared<'g, Table<K, V>> {
-        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+        // free); `guard` is pinned.
         let t = unsafe { table.deref() };
         // Acquire: pairs with the Release CAS that linked `next` (`link_next`).
         let next = t.next.load(ord::ACQUIRE, guard);

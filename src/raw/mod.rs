@@ -217,16 +217,16 @@ impl<K, V, S> RawMap<K, V, S> {
 
     fn newest<'g>(&'g self, guard: &'g Guard) -> &'g Table<K, V> {
         // Acquire: pairs with the Release root swing (`finish`).
-        let mut t = self.root.load(ord::ACQUIRE, guard);
+        let mut table = self.root.table(ord::ACQUIRE, guard);
         loop {
-            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
-            let table = unsafe { t.deref() };
             // Acquire: pairs with the Release CAS linking `next` (`link_next`).
             let next = table.next.load(ord::ACQUIRE, guard);
-            if next.is_null() {
-                return table;
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+            // free); `guard` is pinned.
+            match unsafe { next.as_ref() } {
+                Some(n) => table = n,
+                None => return table,
             }
-            t = next;
         }
     }
 
@@ -320,8 +320,8 @@ where
             }
             // Acquire: pairs with the Release CAS linking `next` (`link_next`).
             let next = t.next.load(ord::ACQUIRE, guard);
-            // SAFETY: tables are retired only through `defer_unchecked` after leaving
-            // the chain; `guard` is pinned.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+            // free); `guard` is pinned.
             t = unsafe { next.as_ref() }?;
         }
     }
@@ -332,7 +332,8 @@ where
         // Acquire: pairs with the Release root swing (`finish`).
         let mut table = self.root.load(ord::ACQUIRE, guard);
         loop {
-            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+            // free); `guard` is pinned.
             let t = unsafe { table.deref() };
             // Relaxed: only tested for null; a non-null `next` is loaded again with
             // Acquire by `advance` before anything is read through it.
@@ -361,7 +362,8 @@ where
         let key = unsafe { &ptr.deref().key };
         let mut table = self.writable(hash, guard);
         loop {
-            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+            // free); `guard` is pinned.
             let t = unsafe { table.deref() };
             match t.scan(hash, key, guard) {
                 Scan::Migrating => table = self.advance(table, hash, guard),
@@ -434,7 +436,8 @@ where
         if root == table {
             return false;
         }
-        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+        // free); `guard` is pinned.
         let t = unsafe { table.deref() };
         let committed = t.aux.used.sum() + self.len.sum();
         committed * table::MAX_LOAD_DEN >= t.nbuckets * SLOTS * table::MAX_LOAD_NUM
@@ -451,7 +454,8 @@ where
     ) -> Shared<'g, Table<K, V>> {
         // Acquire: pairs with the Release root swing (`finish`).
         let root = self.root.load(ord::ACQUIRE, guard);
-        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+        // free); `guard` is pinned.
         let r = unsafe { root.deref() };
         if root == table {
             // Acquire: pairs with the Release CAS linking `next`.
@@ -486,7 +490,8 @@ where
     /// An insert landed outside its home bucket: check the load, start a resize if due.
     #[cold]
     fn after_spill<'g>(&'g self, table: Shared<'g, Table<K, V>>, guard: &'g Guard) {
-        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+        // free); `guard` is pinned.
         let t = unsafe { table.deref() };
         // Acquire: pairs with the Release CAS linking `next`.
         if t.next.load(ord::ACQUIRE, guard).is_null() && t.over_load() {
@@ -502,7 +507,8 @@ where
     fn maybe_shrink(&self, guard: &Guard) {
         // Acquire: pairs with the Release root swing (`finish`).
         let root = self.root.load(ord::ACQUIRE, guard);
-        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
+        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+        // free); `guard` is pinned.
         let t = unsafe { root.deref() };
         if t.nbuckets <= self.tuning.min_buckets {
             return;
@@ -583,7 +589,8 @@ where
         let mut table = self.writable(hash, guard);
         let mut spare_key: Option<K> = None;
         loop {
-            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+            // free); `guard` is pinned.
             let t = unsafe { table.deref() };
             match t.scan(hash, key, guard) {
                 Scan::Migrating => table = self.advance(table, hash, guard),
@@ -676,7 +683,8 @@ where
         let hash = self.hash(key);
         let mut table = self.writable(hash, guard);
         loop {
-            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+            // free); `guard` is pinned.
             let t = unsafe { table.deref() };
             match t.scan(hash, key, guard) {
                 Scan::Migrating => table = self.advance(table, hash, guard),
@@ -736,7 +744,8 @@ where
         loop {
             // Acquire: pairs with the Release root swing (`finish`).
             let root = self.root.load(ord::ACQUIRE, guard);
-            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+            // free); `guard` is pinned.
             let r = unsafe { root.deref() };
             // Acquire: pairs with the Release CAS linking `next`.
             let next = r.next.load(ord::ACQUIRE, guard);
@@ -780,9 +789,7 @@ where
     /// Migrates one helping budget of the root's resize, if one is in flight.
     pub(crate) fn help_root(&self, guard: &Guard) {
         // Acquire: pairs with the Release root swing (`finish`).
-        let root = self.root.load(ord::ACQUIRE, guard);
-        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
-        let r = unsafe { root.deref() };
+        let r = self.root.table(ord::ACQUIRE, guard);
         // Acquire: pairs with the Release CAS linking `next`.
         let next = r.next.load(ord::ACQUIRE, guard);
         if !next.is_null() {

@@ -25,9 +25,7 @@ pub(crate) struct Snapshot {
 impl<K, V, S> RawMap<K, V, S> {
     pub(crate) fn snapshot(&self, guard: &Guard) -> Snapshot {
         // Acquire: pairs with the Release root swing (`finish`).
-        let root = self.root.load(ord::ACQUIRE, guard);
-        // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred free); `guard` is pinned.
-        let r = unsafe { root.deref() };
+        let r = self.root.table(ord::ACQUIRE, guard);
         // Acquire: pairs with the Release CAS linking `next` (`link_next`).
         let next = r.next.load(ord::ACQUIRE, guard);
         let migration = if next.is_null() {

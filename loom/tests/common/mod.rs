@@ -148,6 +148,19 @@ pub fn finish_resize(map: &Map) {
     }
 }
 
+/// Drives every resize in flight, and any resize linked behind it, to its
+/// end from the calling thread (at most `rounds` helping calls), and returns
+/// the map's statistics afterwards.
+pub fn settle(map: &Map, rounds: usize) -> epochmap::Stats {
+    for _ in 0..rounds {
+        if map.stats().migration.is_none() {
+            break;
+        }
+        map.reserve(0, &map.guard());
+    }
+    map.stats()
+}
+
 /// Advances the epoch far enough that garbage retired before this call is
 /// freed, if no other thread is pinned.
 pub fn collect(map: &Map) {
@@ -178,23 +191,15 @@ pub fn model<F>(f: F)
 where
     F: Fn() + Sync + Send + 'static,
 {
-    model_with_branches(loom::model::Builder::new().max_branches, f)
+    model_with(None, loom::model::Builder::new().max_branches, f)
 }
 
-/// [`model`] with a higher limit on scheduling points per execution, for a
-/// model whose sequential set-up alone (a dozen inserts and a migration)
-/// passes loom's default of 1,000. The limit guards against spin loops; it
-/// does not change which interleavings are explored.
-pub fn model_with_branches<F>(max_branches: usize, f: F)
-where
-    F: Fn() + Sync + Send + 'static,
-{
-    model_with(None, max_branches, f)
-}
-
-/// [`model_with_branches`] with a fixed preemption bound instead of
-/// `LOOM_MAX_PREEMPTIONS`, for a model whose bug needs only that many
-/// preemptions to show and whose full bound-2 run is too slow for CI.
+/// [`model`] with a fixed preemption bound (`None`: `LOOM_MAX_PREEMPTIONS`),
+/// for a model whose bug needs only that many preemptions to show and whose
+/// bound-2 run is too slow for CI, and with a limit on scheduling points per
+/// execution, for a model whose sequential set-up alone (a dozen inserts and
+/// a migration) passes loom's default of 1,000. The branch limit guards
+/// against spin loops; it does not change which interleavings are explored.
 pub fn model_with<F>(preemption_bound: Option<usize>, max_branches: usize, f: F)
 where
     F: Fn() + Sync + Send + 'static,
