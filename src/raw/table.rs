@@ -201,7 +201,9 @@ impl<K, V> Table<K, V> {
     /// Whether every chunk's done bit is set: the exact form of
     /// [`migration_complete`](Self::migration_complete), which can lag it while
     /// a finisher has set its bit and not yet counted it. Costs one load per 64
-    /// chunks; used only once every chunk has been handed out.
+    /// chunks; used only once every chunk has been handed out. The loads are
+    /// Relaxed: a caller that acts on `true` must call `finish`, whose opening
+    /// fence gives them acquire semantics.
     pub(crate) fn all_chunks_marked(&self) -> bool {
         let n = self.nchunks();
         self.aux.done_bits.iter().enumerate().all(|(w, word)| {
@@ -211,10 +213,12 @@ impl<K, V> Table<K, V> {
             } else {
                 (1u64 << bits) - 1
             };
-            // Acquire: pairs with the AcqRel `fetch_or` of each chunk's finisher (one
-            // release sequence per word), so every chunk's seals are visible to a
-            // caller that goes on to swing the root.
-            word.load(ord::ACQUIRE) & want == want
+            // Relaxed: pairs with the AcqRel `fetch_or` of each chunk's finisher through
+            // the SeqCst fence that opens `finish`, the only thing a caller does with
+            // `true`. A relaxed load that reads a word's release sequence, followed by an
+            // acquire fence, synchronizes with every `fetch_or` in that sequence, so the
+            // fence already acquires every chunk's seals (design.md, row R5).
+            word.load(ord::RELAXED) & want == want
         })
     }
 
