@@ -1,7 +1,7 @@
 //! Prints criterion baselines side by side as a Markdown table.
 //!
 //! ```text
-//! cargo run --release --example compare_baselines -- [--dir DIR] [--filter F] A B [C ...]
+//! cargo run --release --example compare_baselines -- [--dir DIR] [--filter F] [--paired] A B [C ...]
 //! ```
 //!
 //! Reads `DIR/<group>/<bench>/<name>/estimates.json` for each baseline name
@@ -12,6 +12,12 @@
 //! `$CARGO_TARGET_DIR/criterion`, then `target/criterion`, the places
 //! criterion itself writes to. `--filter` keeps the benches whose id
 //! contains `F` (e.g. `map/`).
+//!
+//! With `--paired`, the names are pairs `A1 B1 A2 B2 ...` from interleaved
+//! runs of two builds (`scripts/bench-orderings.sh` with `ROUNDS=N`): the
+//! table gives the median of each side, every pair's ratio B / A, and the
+//! median of those ratios, which cancels drift that hits both halves of a
+//! pair alike.
 //!
 //! Baselines come from `cargo bench --bench fences -- --save-baseline NAME`.
 //! To compare two machines, copy one machine's `criterion/` tree over the
@@ -134,6 +140,42 @@ fn take_option(args: &mut Vec<String>, flag: &str) -> Result<Option<String>, Str
     Ok(Some(value))
 }
 
+/// The `--paired` table: medians of the A and B sides, each pair's B / A, and
+/// the median of those ratios.
+fn print_paired(names: &[String], table: &Table) {
+    // `acqrel-1` → `acqrel`: the pairs share a name up to the round number.
+    let side = |n: &str| n.rsplit_once('-').map_or(n, |(s, _)| s).to_string();
+    println!(
+        "| bench | {a} median (ns/op) | {b} median (ns/op) | {b} / {a} per pair | median ratio |",
+        a = side(&names[0]),
+        b = side(&names[1])
+    );
+    println!("|---|---:|---:|---|---:|");
+    for (id, values) in table {
+        let a: Vec<Option<f64>> = values.iter().step_by(2).copied().collect();
+        let b: Vec<Option<f64>> = values.iter().skip(1).step_by(2).copied().collect();
+        let ratios: Vec<Option<f64>> = a
+            .iter()
+            .zip(&b)
+            .map(|(a, b)| match (a, b) {
+                (Some(a), Some(b)) if *a > 0.0 => Some(b / a),
+                _ => None,
+            })
+            .collect();
+        let each: Vec<String> = ratios
+            .iter()
+            .map(|r| r.map_or_else(|| "–".to_string(), |r| format!("{r:.2}")))
+            .collect();
+        let mid = median(&ratios).map_or_else(|| "–".to_string(), |r| format!("{r:.3}"));
+        println!(
+            "| {id} | {} | {} | {} | {mid} |",
+            ns(median(&a)),
+            ns(median(&b)),
+            each.join(", ")
+        );
+    }
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<String> = env::args().skip(1).collect();
     let (dir, filter) = match (
@@ -149,10 +191,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let paired = match args.iter().position(|a| a == "--paired") {
+        Some(i) => {
+            args.remove(i);
+            true
+        }
+        None => false,
+    };
     let names = args;
+    if paired && (names.len() < 2 || names.len() % 2 != 0) {
+        eprintln!("--paired needs an even number of baselines: A1 B1 A2 B2 ...");
+        return ExitCode::FAILURE;
+    }
     if names.len() < 2 {
         eprintln!(
-            "usage: compare_baselines [--dir DIR] [--filter F] BASELINE_A BASELINE_B [MORE ...]"
+            "usage: compare_baselines [--dir DIR] [--filter F] [--paired] BASELINE_A BASELINE_B [MORE ...]"
         );
         return ExitCode::FAILURE;
     }
@@ -168,6 +221,10 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
+    if paired {
+        print_paired(&names, &table);
+        return ExitCode::SUCCESS;
+    }
     let last = if names.len() == 2 {
         format!("{} / {}", names[1], names[0])
     } else {

@@ -11,6 +11,13 @@
 # Both baselines go into one criterion tree ($CRITERION_HOME, default
 # <target>/criterion) so the comparison can read them together.
 #
+# With ROUNDS=N (N > 1) the two bench binaries are built first and then run
+# alternately N times (ABAB..., the order swapped every other round), saved as
+# baselines acqrel-1 seqcst-1 ... acqrel-N seqcst-N, and the comparison is
+# paired: the median of the N per-round ratios. On a machine whose timings
+# drift or flip between modes (this 2-vCPU VM), a pair run seconds apart is
+# far more comparable than two separate runs.
+#
 # Environment: CARGO_TARGET_DIR (default target) for the normal build;
 # SEQCST_TARGET_DIR (default $CARGO_TARGET_DIR-seqcst, or target/seqcst)
 # for the SeqCst build. Extra arguments are passed to criterion, e.g.
@@ -29,15 +36,47 @@ fi
 mkdir -p "$acqrel_dir"
 export CRITERION_HOME="${CRITERION_HOME:-$(cd "$acqrel_dir" && pwd)/criterion}"
 
-echo "== map/ with the map's orderings (baseline acqrel, target $acqrel_dir)"
-CARGO_TARGET_DIR="$acqrel_dir" \
-    cargo bench --bench fences -- map/ --noplot --save-baseline acqrel "$@"
+rounds="${ROUNDS:-1}"
+cpu="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //')"
+compare() {
+    CARGO_TARGET_DIR="$acqrel_dir" \
+        cargo run --quiet --profile bench --example compare_baselines -- \
+        --dir "$CRITERION_HOME" --filter map/ "$@"
+}
 
-echo "== map/ with every atomic SeqCst (baseline seqcst, target $seqcst_dir)"
-CARGO_TARGET_DIR="$seqcst_dir" RUSTFLAGS="${RUSTFLAGS:-} --cfg epochmap_seqcst" \
-    cargo bench --bench fences -- map/ --noplot --save-baseline seqcst "$@"
+if [[ $rounds -le 1 ]]; then
+    echo "== map/ with the map's orderings (baseline acqrel, target $acqrel_dir)"
+    CARGO_TARGET_DIR="$acqrel_dir" \
+        cargo bench --bench fences -- map/ --noplot --save-baseline acqrel "$@"
 
-echo "== per-operation medians, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //')"
-CARGO_TARGET_DIR="$acqrel_dir" \
-    cargo run --quiet --profile bench --example compare_baselines -- \
-    --dir "$CRITERION_HOME" --filter map/ acqrel seqcst
+    echo "== map/ with every atomic SeqCst (baseline seqcst, target $seqcst_dir)"
+    CARGO_TARGET_DIR="$seqcst_dir" RUSTFLAGS="${RUSTFLAGS:-} --cfg epochmap_seqcst" \
+        cargo bench --bench fences -- map/ --noplot --save-baseline seqcst "$@"
+
+    echo "== per-operation medians, $cpu"
+    compare acqrel seqcst
+    exit 0
+fi
+
+# The path of the fences bench executable of one build.
+bench_bin() {
+    cargo bench --bench fences --no-run --message-format=json 2>/dev/null |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1
+}
+acqrel_bin=$(CARGO_TARGET_DIR="$acqrel_dir" bench_bin)
+seqcst_bin=$(CARGO_TARGET_DIR="$seqcst_dir" RUSTFLAGS="${RUSTFLAGS:-} --cfg epochmap_seqcst" bench_bin)
+[[ -x $acqrel_bin && -x $seqcst_bin ]] || { echo "bench-orderings: build failed" >&2; exit 1; }
+names=()
+for ((r = 1; r <= rounds; r++)); do
+    order=(acqrel seqcst)
+    ((r % 2 == 0)) && order=(seqcst acqrel)
+    for build in "${order[@]}"; do
+        bin=$acqrel_bin
+        [[ $build == seqcst ]] && bin=$seqcst_bin
+        echo "== round $r/$rounds: $build"
+        "$bin" --bench map/ --noplot --save-baseline "$build-$r" "$@"
+    done
+    names+=("acqrel-$r" "seqcst-$r")
+done
+echo "== per-operation medians, $rounds interleaved rounds, $cpu"
+compare --paired "${names[@]}"
