@@ -15,6 +15,7 @@
 # env:   LOOM_MAX_PREEMPTIONS (default 2), WEAKEN_TIMEOUT per model run (s, default 120;
 #        a model out of time counts as not failing), WEAKEN_SKIP (regex of models to leave out)
 #        WEAKEN_OUT (default target/loom-weaken.md): the result table
+#        WEAKEN_JOBS (default 1): sites tried at once (each runs one model at a time)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -126,10 +127,12 @@ fi
 } > "$out"
 sites=("$@")
 [ ${#sites[@]} -eq 0 ] && sites=($(cut -f1 "$work/sites.tsv"))
-uncaught=0
-for s in "${sites[@]}"; do
+# One site: run the models cheapest first until one fails; the row goes to
+# $work/row.<site>, so that sites can run in parallel and still be reported
+# in order.
+run_site() {
+    local s=$1 loc fn op kind caught="**none**" how="" rc log b t
     IFS=$'\t' read -r _ loc fn op kind < <(awk -F'\t' -v s="$s" '$1==s' "$work/sites.tsv")
-    caught="**none**"; how=""
     while IFS=$'\t' read -r _ b t; do
         rc=0
         log=$(EPOCHMAP_WEAKEN=$s timeout "$timeout_s" "$b" --exact "$t" --test-threads 1 2>&1) || rc=$?
@@ -143,8 +146,16 @@ for s in "${sites[@]}"; do
             break
         fi
     done < "$work/models.tsv"
-    [ "$caught" = "**none**" ] && uncaught=$((uncaught + 1))
-    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$s" "$loc" "$fn" "$op" "$kind" "$caught" "$how" | tee -a "$out" >&2
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$s" "$loc" "$fn" "$op" "$kind" "$caught" "$how" |
+        tee "$work/row.$s" >&2
+}
+export -f run_site
+export work timeout_s
+printf '%s\n' "${sites[@]}" | xargs -P "${WEAKEN_JOBS:-1}" -I{} bash -c 'run_site "$1"' _ {}
+uncaught=0
+for s in "${sites[@]}"; do
+    cat "$work/row.$s" >> "$out"
+    grep -q '\*\*none\*\*' "$work/row.$s" && uncaught=$((uncaught + 1))
 done
 if [ -f "$work/baseline-failures" ]; then
     echo "" >> "$out"
