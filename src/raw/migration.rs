@@ -36,7 +36,9 @@
 //!   a chain of three or more tables can be in play for a while. Readers,
 //!   writers and iterators all follow `next` to the end of the chain.
 
-use super::bucket::{state, State, TAG_COPY, TAG_FROZEN, TAG_MOVED};
+use super::bucket::{
+    readable, readable_node, state, State, SLOTS, TAG_COPY, TAG_FROZEN, TAG_MOVED,
+};
 use super::claim::{Claim, Verdict};
 use super::node::Node;
 use super::probe::Scan;
@@ -148,8 +150,8 @@ where
             }
             self.migrate_chunk(table, next, c, guard);
         }
-        // Relaxed: the cursor only gates the bit scan (every chunk handed out); the
-        // bits themselves are Acquire-loaded.
+        // Relaxed: the cursor only gates the bit scan (every chunk handed out). The
+        // bits are Relaxed too; `finish` opens with the fence that acquires them.
         if table.migration_complete()
             || (table.aux.cursor.load(ord::RELAXED) >= nchunks && table.all_chunks_marked())
         {
@@ -198,6 +200,8 @@ where
         // SeqCst fence: writers that reach `next` through the root (without sealing
         // anything themselves) must see any COPY claim a late copier stored before that
         // copier's own fence; pairs with the fence in `resolve` (design.md, "late copiers").
+        // It is also the acquire fence for the Relaxed done-bit loads of a caller that
+        // got here by `all_chunks_marked` (pairs with each chunk's `fetch_or`).
         fence(ord::SEQ_CST);
         // Take the old table's pointer from the atomic, not from `table`: the pointer
         // that frees it must carry the allocation's provenance, not a shared borrow's.
@@ -221,6 +225,13 @@ where
     }
 
     /// Seals every slot of bucket `i` of `table`.
+    ///
+    /// Two passes: the first loads every slot and hashes every readable entry,
+    /// the second freezes, copies and seals slot by slot. The hashes read the
+    /// nodes, which are cold during a resize; done in their own loop those loads
+    /// are independent and their cache misses overlap, where inside the second
+    /// pass each would wait behind the previous copy's CASes (one miss per entry,
+    /// most of a helping insert's time before this split).
     pub(crate) fn migrate_bucket<'g>(
         &'g self,
         table: &'g Table<K, V>,
@@ -229,20 +240,34 @@ where
         guard: &'g Guard,
     ) {
         let bucket = table.bucket(i);
-        for slot in bucket.slots.iter() {
-            self.migrate_slot(slot, next, guard);
+        let mut seen = [(Shared::null(), 0u64); SLOTS];
+        for ((p, hash), slot) in seen.iter_mut().zip(bucket.slots.iter()) {
+            // Acquire: pairs with the Release CAS that last wrote the slot (commit,
+            // replace, freeze), so a readable node's key is visible.
+            *p = slot.load(ord::ACQUIRE, guard);
+            if let Some(node) = readable_node(*p) {
+                *hash = self.hash(&node.key);
+            }
+        }
+        for (slot, (p, hash)) in bucket.slots.iter().zip(seen) {
+            self.migrate_slot(slot, p, hash, next, guard);
         }
     }
 
+    /// Seals `slot`, copying its entry into `next` first if it has one. `seen`
+    /// is what `migrate_bucket` loaded from the slot, and `hash` the hash of
+    /// its key if it was readable; a slot that changed since is reloaded by the
+    /// failing CAS, and its key hashed again.
     fn migrate_slot<'g>(
         &'g self,
         slot: &'g Atomic<Node<K, V>>,
+        seen: Shared<'g, Node<K, V>>,
+        seen_hash: u64,
         next: &'g Table<K, V>,
         guard: &'g Guard,
     ) {
         let moved = Shared::null().with_tag(TAG_MOVED);
-        // Acquire: pairs with the Release CAS that last wrote the slot.
-        let mut p = slot.load(ord::ACQUIRE, guard);
+        let mut p = seen;
         loop {
             match state(p) {
                 State::Moved => return,
@@ -265,7 +290,10 @@ where
                     }
                 }
                 State::Frozen => {
-                    self.copy_into(next, slot, p, guard);
+                    // The node `migrate_bucket` hashed, or another one (a replace or a
+                    // reused slot since): then hash its key here.
+                    let hash = (p.as_raw() == seen.as_raw() && readable(seen)).then_some(seen_hash);
+                    self.copy_into(next, slot, p, hash, guard);
                     // Release: the copy is committed in `next` before MOVED is visible, so a
                     // reader who sees MOVED finds the entry there (pairs with its Acquire).
                     match slot.compare_exchange(p, moved, ord::ACQ_REL, ord::ACQUIRE, guard) {
@@ -285,11 +313,12 @@ where
         next: &'g Table<K, V>,
         source: &'g Atomic<Node<K, V>>,
         frozen: Shared<'g, Node<K, V>>,
+        hash: Option<u64>,
         guard: &'g Guard,
     ) {
         // SAFETY: a frozen node is never retired before it has been moved; `guard` is pinned.
         let node = unsafe { frozen.deref() };
-        let hash = self.hash(&node.key);
+        let hash = hash.unwrap_or_else(|| self.hash(&node.key));
         let claim = frozen.with_tag(TAG_COPY);
         let mut target: Shared<'g, Table<K, V>> = Shared::from(next as *const Table<K, V>);
         loop {
@@ -313,9 +342,11 @@ where
                     target = self.advance(target, hash, guard);
                 }
                 Scan::Absent(Some(free)) => {
-                    if t.over_load() {
+                    if free.pos >= SLOTS && t.over_load() {
                         // Copies have pushed the target past its load limit: start its
-                        // resize early, while there is still room to copy into it.
+                        // resize early, while there is still room to copy into it. Checked
+                        // only on a spill past the home bucket, as for writers
+                        // (`after_spill`): the check sums the striped counter.
                         self.overflow(t, guard);
                     }
                     match t.claim(&free, hash, claim, guard) {

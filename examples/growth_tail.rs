@@ -1,0 +1,220 @@
+//! What the slow inserts of a growing map are made of.
+//!
+//! `benches/growth_latency.rs` reports the insert percentiles of a map that
+//! grows from empty to 2M keys; this example takes the same single-writer
+//! growth apart. Every insert is timed on its own and filed by what else it
+//! did, read from `stats()` and the thread's page-fault count *outside* the
+//! timed region:
+//!
+//! - `started`: it linked a new table (allocation of the target);
+//! - `finished`: it swung the root and retired the old table;
+//! - `helped`: it migrated buckets (the 8-bucket help budget);
+//! - `plain`: none of these.
+//!
+//! Each class is split again by whether the thread took a page fault during
+//! the insert. The table says, per class, how many inserts there were, their
+//! percentiles, and how many of the slowest 0.1 % of all inserts (the p99.9
+//! tail) fell into it.
+//!
+//! ```text
+//! cargo run --release --example growth_tail [-- KEYS] [--presized] [--reader]
+//! ```
+//!
+//! `--presized` builds the map with the final capacity (no resize: what is
+//! left is allocation and faults); `--reader` adds the benchmark's reader
+//! thread, which looks up keys already inserted.
+//!
+//! Linux only: the page faults come from `/proc/thread-self/stat`.
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use epochmap::HashMap;
+    use hdrhistogram::Histogram;
+    use std::fs::File;
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::thread;
+    use std::time::Instant;
+
+    /// The calling thread's page faults so far, read from its
+    /// `/proc/thread-self/stat` (kept open; procfs regenerates the text on every
+    /// read at offset 0).
+    struct Faults(File);
+
+    impl Faults {
+        fn open() -> Self {
+            Faults(File::open("/proc/thread-self/stat").expect("this example needs Linux's /proc"))
+        }
+
+        /// Minor + major faults: fields 10 and 12 of `stat`, counted after the
+        /// `(comm)` field, which may itself contain spaces.
+        fn count(&self) -> u64 {
+            let mut buf = [0u8; 1024];
+            let n = self
+                .0
+                .read_at(&mut buf, 0)
+                .expect("read /proc/thread-self/stat");
+            let text = std::str::from_utf8(&buf[..n]).expect("stat is ASCII");
+            let after_comm = &text[text.rfind(')').expect("stat has (comm)") + 2..];
+            let fields: Vec<&str> = after_comm.split(' ').collect();
+            // `after_comm` starts at field 3 (state): minflt is field 10, majflt 12.
+            let field = |i: usize| -> u64 { fields[i - 3].parse().expect("numeric stat field") };
+            field(10) + field(12)
+        }
+    }
+
+    /// The key of insert number `i` (a bijection, so keys are distinct and spread).
+    fn key(i: u64) -> u64 {
+        i.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    const CLASSES: [&str; 8] = [
+        "plain",
+        "plain + fault",
+        "helped",
+        "helped + fault",
+        "started",
+        "started + fault",
+        "finished",
+        "finished + fault",
+    ];
+
+    pub fn main() {
+        let mut keys: u64 = 2_000_000;
+        let (mut presized, mut reader) = (false, false);
+        for arg in std::env::args().skip(1) {
+            match arg.as_str() {
+                "--presized" => presized = true,
+                "--reader" => reader = true,
+                n => {
+                    keys = n
+                        .parse()
+                        .unwrap_or_else(|_| panic!("not a key count or flag: {n:?}"))
+                }
+            }
+        }
+        let map: Arc<HashMap<u64, u64>> = Arc::new(if presized {
+            HashMap::with_capacity(keys as usize)
+        } else {
+            HashMap::new()
+        });
+
+        let inserted = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicU64::new(0));
+        let reader = reader.then(|| {
+            let (map, inserted, done) = (map.clone(), inserted.clone(), done.clone());
+            thread::spawn(move || {
+                let mut x = 1u64;
+                let mut hits = 0u64;
+                // Acquire: pairs with the writer's Release store of `done`.
+                while done.load(Ordering::Acquire) == 0 {
+                    // Acquire: pairs with the writer's Release store of the count.
+                    let n = inserted.load(Ordering::Acquire);
+                    if n == 0 {
+                        continue;
+                    }
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    hits += map.pin().get(&key(x % n)).is_some() as u64;
+                }
+                hits
+            })
+        });
+
+        let mut all = Histogram::<u64>::new(3).expect("histogram");
+        let mut per_class: Vec<Histogram<u64>> = (0..CLASSES.len())
+            .map(|_| Histogram::new(3).expect("histogram"))
+            .collect();
+        // Written up front, so that the pages of `samples` are not first touched
+        // (and their faults counted) inside the loop.
+        let mut samples: Vec<(u64, u8)> = vec![(u64::MAX, u8::MAX); keys as usize];
+        let faults = Faults::open();
+        let t0 = Instant::now();
+        for i in 0..keys {
+            // Counted right around the insert, so that faults of the bookkeeping
+            // (stats, histograms) are not filed under the insert.
+            let before = map.stats();
+            let faults_before = faults.count();
+            let start = Instant::now();
+            let fresh = map.pin().insert(key(i), i).is_none();
+            let ns = start.elapsed().as_nanos() as u64;
+            let faults_after = faults.count();
+            assert!(fresh, "key {i} inserted twice");
+            // Release: pairs with the reader's Acquire load of the count.
+            inserted.store(i + 1, Ordering::Release);
+            let after = map.stats();
+            let class = if after.resizes_finished != before.resizes_finished {
+                6
+            } else if after.resizes_started != before.resizes_started {
+                4
+            } else if after.buckets_migrated != before.buckets_migrated {
+                2
+            } else {
+                0
+            } + (faults_after != faults_before) as u8;
+            all.record(ns.max(1)).expect("in range");
+            per_class[class as usize]
+                .record(ns.max(1))
+                .expect("in range");
+            samples[i as usize] = (ns, class);
+        }
+        let elapsed = t0.elapsed();
+        // Release: pairs with the reader's Acquire load.
+        done.store(1, Ordering::Release);
+        let hits = reader.map(|r| r.join().expect("reader panicked"));
+
+        let tail_from = all.value_at_quantile(0.999);
+        let mut in_tail = vec![0u64; CLASSES.len()];
+        for &(ns, class) in &samples {
+            if ns >= tail_from {
+                in_tail[class as usize] += 1;
+            }
+        }
+        let tail_total: u64 = in_tail.iter().sum();
+        let stats = map.stats();
+        println!(
+            "{keys} inserts, {} map, reader {}: {:.0} ms; {} resizes; all inserts p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
+            if presized { "presized" } else { "growing" },
+            hits.map_or("off".to_string(), |h| format!("on ({h} hits)")),
+            elapsed.as_secs_f64() * 1e3,
+            stats.resizes_finished,
+            all.value_at_quantile(0.5),
+            all.value_at_quantile(0.99),
+            tail_from,
+            all.max(),
+        );
+        println!();
+        println!("| class | inserts | share | p50 ns | p99 ns | p99.9 ns | max ns | in the p99.9 tail (≥ {tail_from} ns) |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (c, h) in per_class.iter().enumerate() {
+            if h.is_empty() {
+                continue;
+            }
+            println!(
+                "| {} | {} | {:.2}% | {} | {} | {} | {} | {} ({:.0}%) |",
+                CLASSES[c],
+                h.len(),
+                100.0 * h.len() as f64 / keys as f64,
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+                h.max(),
+                in_tail[c],
+                100.0 * in_tail[c] as f64 / tail_total.max(1) as f64,
+            );
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn main() {
+    linux::main();
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("growth_tail reads page faults from /proc/thread-self/stat: Linux only");
+    std::process::exit(2);
+}
