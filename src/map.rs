@@ -784,6 +784,28 @@ where
         }
     }
 
+    /// Starts a resize to exactly `buckets` buckets (a power of two, at least
+    /// the map's minimum), even if the current entries do not fit in it: the
+    /// copy then overflows the target into a resize of its own, the state a
+    /// shrink reaches when inserts overtake it. Models use it to put that
+    /// state in a scenario without the race that produces it. Not stable API.
+    #[doc(hidden)]
+    pub fn begin_resize_exact(&self, buckets: usize, guard: &Guard) {
+        self.check(guard);
+        if let Err(e) = self.raw.begin_resize_exact(buckets, guard) {
+            alloc_panic(e);
+        }
+    }
+
+    /// Migrates one helping budget (the chunks a write would migrate) of the
+    /// resize in flight, if any, and nothing else: models use it to put a
+    /// migration step exactly where a scenario needs it. Not stable API.
+    #[doc(hidden)]
+    pub fn help_resize(&self, guard: &Guard) {
+        self.check(guard);
+        self.raw.help_root(guard);
+    }
+
     /// An iterator over the entries; weakly consistent: every entry present
     /// for the whole iteration is yielded exactly once, even across a resize;
     /// entries inserted or removed meanwhile may or may not be. Never waits.

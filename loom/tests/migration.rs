@@ -334,3 +334,67 @@ fn a_shrink_sized_before_racing_inserts_overflows_into_a_third_table() {
         "no explored interleaving put all inserts in the old table before the link"
     );
 }
+
+/// Two copiers race through an overflowing target. The root has four buckets
+/// and fifteen entries (four in each of buckets 0–2, three in bucket 3) when
+/// a shrink to two buckets (14 slots) is linked; the main thread copies
+/// buckets 0 and 1 (eight entries) before the race. Then both threads help
+/// at once (`help_resize`: one chunk of one bucket per call, chunks handed
+/// out by the cursor), copying the last seven entries into a target with six
+/// free slots, so the target overflows while two copiers are in it: one of
+/// them links a third table, the other must find it and follow. Checks: both
+/// resizes finish, `len` is 15, every key is present once with its value.
+#[test]
+fn two_copiers_race_through_an_overflowing_target() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Executions in which the third table was linked before the join, so the
+    // overflow happened inside the race rather than in `settle` afterwards.
+    static RACED: AtomicUsize = AtomicUsize::new(0);
+    model_with(None, 10_000, || {
+        let map = Arc::new(tiny_map());
+        let keys: Vec<u64> = (0..15).map(|i| key(i / 4, 1 + i)).collect();
+        {
+            let guard = map.guard();
+            map.begin_resize(4, &guard);
+            drop(guard);
+            finish_resize(&map);
+            let guard = map.guard();
+            for &k in &keys {
+                map.insert(k, payload(k), &guard);
+            }
+            map.begin_resize_exact(2, &guard);
+            map.help_resize(&guard);
+            map.help_resize(&guard);
+        }
+        let before = map.stats();
+        assert_eq!(
+            before.migration.map(|m| (m.to_buckets, m.chunks_done)),
+            Some((2, 2)),
+            "the shrink is half done before the race: {before:?}"
+        );
+        let m = map.clone();
+        let helper = thread::spawn(move || {
+            m.help_resize(&m.guard());
+        });
+        map.help_resize(&map.guard());
+        helper.join().unwrap();
+        if map.stats().resizes_started == 3 {
+            RACED.fetch_add(1, Ordering::Relaxed);
+        }
+        let stats = settle(&map, 32);
+        assert!(stats.migration.is_none(), "the resizes finish: {stats:?}");
+        assert_eq!(map.len(), 15);
+        let guard = map.guard();
+        for &k in &keys {
+            assert_eq!(value(&map, k, &guard), Some(k));
+        }
+        drop(guard);
+        for &k in &keys {
+            assert_single(&map, k);
+        }
+    });
+    assert!(
+        RACED.load(Ordering::Relaxed) > 0,
+        "no explored interleaving overflowed the target inside the race"
+    );
+}

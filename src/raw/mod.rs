@@ -786,6 +786,23 @@ where
         self.start_migration(root, nbuckets, guard)
     }
 
+    /// [`begin_resize`](Self::begin_resize) without raising the size to what the
+    /// entries need.
+    pub(crate) fn begin_resize_exact(
+        &self,
+        nbuckets: usize,
+        guard: &Guard,
+    ) -> Result<(), AllocFailure> {
+        assert!(
+            nbuckets.is_power_of_two() && nbuckets >= self.tuning.min_buckets,
+            "begin_resize_exact: {nbuckets} buckets is not a power of two of at least {}",
+            self.tuning.min_buckets
+        );
+        // Acquire: pairs with the Release root swing (`finish`).
+        let root = self.root.load(ord::ACQUIRE, guard);
+        self.start_migration(root, nbuckets, guard)
+    }
+
     /// Migrates one helping budget of the root's resize, if one is in flight.
     pub(crate) fn help_root(&self, guard: &Guard) {
         // Acquire: pairs with the Release root swing (`finish`).
