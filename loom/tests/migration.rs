@@ -398,3 +398,42 @@ fn two_copiers_race_through_an_overflowing_target() {
         "no explored interleaving overflowed the target inside the race"
     );
 }
+
+/// Model 9 with a second writer instead of a reader: the spawned thread
+/// replaces D while the main thread links a 4-bucket table, inserts C and
+/// replaces A (which migrates the last chunk and swings the root). The
+/// spawned writer meets a `next`, or a root, that the main thread wrote
+/// concurrently, so only the Acquire loads of the write path (`writable`'s
+/// root load, `advance`'s `next` load) give it the new table's
+/// initialisation. Checks: every key once with its latest value.
+#[test]
+fn a_writer_follows_a_resize_started_by_another_thread() {
+    model(|| {
+        let map = filled_map(&[A, D]);
+        let m = map.clone();
+        let writer = thread::spawn(move || {
+            let guard = m.guard();
+            let old = m.insert(D, payload(NEW), &guard).map(Payload::get);
+            assert_eq!(old, Some(D), "D is present throughout");
+        });
+        {
+            let guard = map.guard();
+            map.begin_resize(4, &guard);
+            assert!(map.insert(C, payload(C), &guard).is_none());
+            let old = map.insert(A, payload(NEW), &guard).map(Payload::get);
+            assert_eq!(old, Some(A));
+        }
+        writer.join().unwrap();
+        let stats = settle(&map, 8);
+        assert!(stats.migration.is_none(), "{stats:?}");
+        let guard = map.guard();
+        assert_eq!(value(&map, A, &guard), Some(NEW));
+        assert_eq!(value(&map, C, &guard), Some(C));
+        assert_eq!(value(&map, D, &guard), Some(NEW));
+        drop(guard);
+        assert_eq!(map.len(), 3);
+        for k in [A, C, D] {
+            assert_single(&map, k);
+        }
+    });
+}
