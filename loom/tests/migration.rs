@@ -285,12 +285,11 @@ fn completion_does_not_wait_for_a_stalled_last_chunk() {
 /// explores the race that sizes the target, not the copying.
 #[test]
 fn a_shrink_sized_before_racing_inserts_overflows_into_a_third_table() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     const LATE: [u64; 3] = [key(3, 13), key(3, 14), key(3, 15)];
-    // Executions in which all fifteen entries were in the old table when the
-    // 2-bucket target was linked, so that the copy had to overflow.
-    static OVERFLOWING: AtomicUsize = AtomicUsize::new(0);
-    model_with(None, 10_000, || {
+    // Reached: all fifteen entries were in the old table when the 2-bucket
+    // target was linked, so that the copy had to overflow.
+    let what = "put all inserts in the old table before the link";
+    model_reaching(what, || {
         let map = Arc::new(tiny_map());
         let early: Vec<u64> = (0..12).map(|i| key(i / 4, 1 + i)).collect();
         {
@@ -314,25 +313,11 @@ fn a_shrink_sized_before_racing_inserts_overflows_into_a_third_table() {
         inserter.join().unwrap();
         let before = map.stats();
         let to = before.migration.map(|m| m.to_buckets);
-        if before.slots_used == 15 && to == Some(2) {
-            OVERFLOWING.fetch_add(1, Ordering::Relaxed);
-        }
-        let stats = settle(&map, 32);
-        assert!(stats.migration.is_none(), "the resizes finish: {stats:?}");
-        assert_eq!(map.len(), 15);
-        let guard = map.guard();
-        for &k in early.iter().chain(&LATE) {
-            assert_eq!(value(&map, k, &guard), Some(k));
-        }
-        drop(guard);
-        for &k in early.iter().chain(&LATE) {
-            assert_single(&map, k);
-        }
+        let overflowing = before.slots_used == 15 && to == Some(2);
+        let all: Vec<u64> = early.iter().chain(&LATE).copied().collect();
+        settle_and_check_each_key_once(&map, &all);
+        overflowing
     });
-    assert!(
-        OVERFLOWING.load(Ordering::Relaxed) > 0,
-        "no explored interleaving put all inserts in the old table before the link"
-    );
 }
 
 /// Two copiers race through an overflowing target. The root has four buckets
@@ -346,11 +331,9 @@ fn a_shrink_sized_before_racing_inserts_overflows_into_a_third_table() {
 /// resizes finish, `len` is 15, every key is present once with its value.
 #[test]
 fn two_copiers_race_through_an_overflowing_target() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    // Executions in which the third table was linked before the join, so the
-    // overflow happened inside the race rather than in `settle` afterwards.
-    static RACED: AtomicUsize = AtomicUsize::new(0);
-    model_with(None, 10_000, || {
+    // Reached: the third table was linked before the join, so the overflow
+    // happened inside the race rather than in `settle` afterwards.
+    model_reaching("overflowed the target inside the race", || {
         let map = Arc::new(tiny_map());
         let keys: Vec<u64> = (0..15).map(|i| key(i / 4, 1 + i)).collect();
         {
@@ -378,25 +361,10 @@ fn two_copiers_race_through_an_overflowing_target() {
         });
         map.help_resize(&map.guard());
         helper.join().unwrap();
-        if map.stats().resizes_started == 3 {
-            RACED.fetch_add(1, Ordering::Relaxed);
-        }
-        let stats = settle(&map, 32);
-        assert!(stats.migration.is_none(), "the resizes finish: {stats:?}");
-        assert_eq!(map.len(), 15);
-        let guard = map.guard();
-        for &k in &keys {
-            assert_eq!(value(&map, k, &guard), Some(k));
-        }
-        drop(guard);
-        for &k in &keys {
-            assert_single(&map, k);
-        }
+        let raced = map.stats().resizes_started == 3;
+        settle_and_check_each_key_once(&map, &keys);
+        raced
     });
-    assert!(
-        RACED.load(Ordering::Relaxed) > 0,
-        "no explored interleaving overflowed the target inside the race"
-    );
 }
 
 /// Model 9 with a second writer instead of a reader: the spawned thread

@@ -161,6 +161,47 @@ pub fn settle(map: &Map, rounds: usize) -> epochmap::Stats {
     map.stats()
 }
 
+/// [`model_with`] (the bound from `LOOM_MAX_PREEMPTIONS`, 10,000 branches)
+/// for a model that must reach a rare state: `f` returns whether the
+/// execution reached it, and the model fails if none of the explored
+/// executions did, so that it cannot pass by never getting there. `what`
+/// completes "no explored interleaving ...".
+pub fn model_reaching<F>(what: &'static str, f: F)
+where
+    F: Fn() -> bool + Sync + Send + 'static,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let reached = Arc::new(AtomicUsize::new(0));
+    let counter = reached.clone();
+    model_with(None, 10_000, move || {
+        if f() {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    assert!(
+        reached.load(Ordering::Relaxed) > 0,
+        "no explored interleaving {what}"
+    );
+}
+
+/// Drives every resize to its end ([`settle`]), then checks that the map
+/// holds exactly `keys`, each with its own key as value, and each once
+/// (removing them: the map is empty afterwards).
+pub fn settle_and_check_each_key_once(map: &Map, keys: &[u64]) {
+    let stats = settle(map, 32);
+    assert!(stats.migration.is_none(), "the resizes finish: {stats:?}");
+    assert_eq!(map.len(), keys.len());
+    let guard = map.guard();
+    for &k in keys {
+        assert_eq!(value(map, k, &guard), Some(k));
+    }
+    drop(guard);
+    for &k in keys {
+        assert_single(map, k);
+    }
+}
+
 /// Advances the epoch far enough that garbage retired before this call is
 /// freed, if no other thread is pinned.
 pub fn collect(map: &Map) {
