@@ -38,45 +38,36 @@ export CRITERION_HOME="${CRITERION_HOME:-$(cd "$acqrel_dir" && pwd)/criterion}"
 
 rounds="${ROUNDS:-1}"
 cpu="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //')"
-compare() {
-    CARGO_TARGET_DIR="$acqrel_dir" \
-        cargo run --quiet --profile bench --example compare_baselines -- \
-        --dir "$CRITERION_HOME" --filter map/ "$@"
-}
-
-if [[ $rounds -le 1 ]]; then
-    echo "== map/ with the map's orderings (baseline acqrel, target $acqrel_dir)"
-    CARGO_TARGET_DIR="$acqrel_dir" \
-        cargo bench --bench fences -- map/ --noplot --save-baseline acqrel "$@"
-
-    echo "== map/ with every atomic SeqCst (baseline seqcst, target $seqcst_dir)"
-    CARGO_TARGET_DIR="$seqcst_dir" RUSTFLAGS="${RUSTFLAGS:-} --cfg epochmap_seqcst" \
-        cargo bench --bench fences -- map/ --noplot --save-baseline seqcst "$@"
-
-    echo "== per-operation medians, $cpu"
-    compare acqrel seqcst
-    exit 0
-fi
 
 # The path of the fences bench executable of one build.
 bench_bin() {
     cargo bench --bench fences --no-run --message-format=json 2>/dev/null |
         sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1
 }
+echo "== building map/ with the map's orderings (target $acqrel_dir) and all SeqCst (target $seqcst_dir)"
 acqrel_bin=$(CARGO_TARGET_DIR="$acqrel_dir" bench_bin)
 seqcst_bin=$(CARGO_TARGET_DIR="$seqcst_dir" RUSTFLAGS="${RUSTFLAGS:-} --cfg epochmap_seqcst" bench_bin)
 [[ -x $acqrel_bin && -x $seqcst_bin ]] || { echo "bench-orderings: build failed" >&2; exit 1; }
+
+# One round: baselines `acqrel` and `seqcst`; N rounds: `acqrel-1 seqcst-1 ...`.
 names=()
 for ((r = 1; r <= rounds; r++)); do
+    suffix=""
+    ((rounds > 1)) && suffix="-$r"
     order=(acqrel seqcst)
     ((r % 2 == 0)) && order=(seqcst acqrel)
     for build in "${order[@]}"; do
         bin=$acqrel_bin
         [[ $build == seqcst ]] && bin=$seqcst_bin
-        echo "== round $r/$rounds: $build"
-        "$bin" --bench map/ --noplot --save-baseline "$build-$r" "$@"
+        echo "== round $r/$rounds: $build (baseline $build$suffix)"
+        "$bin" --bench map/ --noplot --save-baseline "$build$suffix" "$@"
     done
-    names+=("acqrel-$r" "seqcst-$r")
+    names+=("acqrel$suffix" "seqcst$suffix")
 done
-echo "== per-operation medians, $rounds interleaved rounds, $cpu"
-compare --paired "${names[@]}"
+
+echo "== per-operation medians, $rounds round(s), $cpu"
+paired=()
+((rounds > 1)) && paired=(--paired)
+CARGO_TARGET_DIR="$acqrel_dir" \
+    cargo run --quiet --profile bench --example compare_baselines -- \
+    --dir "$CRITERION_HOME" --filter map/ "${paired[@]}" "${names[@]}"

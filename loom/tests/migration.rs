@@ -288,8 +288,7 @@ fn a_shrink_sized_before_racing_inserts_overflows_into_a_third_table() {
     const LATE: [u64; 3] = [key(3, 13), key(3, 14), key(3, 15)];
     // Reached: all fifteen entries were in the old table when the 2-bucket
     // target was linked, so that the copy had to overflow.
-    let what = "put all inserts in the old table before the link";
-    model_reaching(what, || {
+    model_reaching("put all inserts in the old table before the link", || {
         let map = Arc::new(tiny_map());
         let early: Vec<u64> = (0..12).map(|i| key(i / 4, 1 + i)).collect();
         {
@@ -327,13 +326,13 @@ fn a_shrink_sized_before_racing_inserts_overflows_into_a_third_table() {
 /// at once (`help_resize`: one chunk of one bucket per call, chunks handed
 /// out by the cursor), copying the last seven entries into a target with six
 /// free slots, so the target overflows while two copiers are in it: one of
-/// them links a third table, the other must find it and follow. Checks: both
-/// resizes finish, `len` is 15, every key is present once with its value.
+/// them links a third table, the other must find it and follow. Checks: the
+/// third table is linked by the time both have returned (so the overflow
+/// happened inside the race, in every execution), both resizes finish, `len`
+/// is 15, every key is present once with its value.
 #[test]
 fn two_copiers_race_through_an_overflowing_target() {
-    // Reached: the third table was linked before the join, so the overflow
-    // happened inside the race rather than in `settle` afterwards.
-    model_reaching("overflowed the target inside the race", || {
+    model_with(None, 10_000, || {
         let map = Arc::new(tiny_map());
         let keys: Vec<u64> = (0..15).map(|i| key(i / 4, 1 + i)).collect();
         {
@@ -361,9 +360,12 @@ fn two_copiers_race_through_an_overflowing_target() {
         });
         map.help_resize(&map.guard());
         helper.join().unwrap();
-        let raced = map.stats().resizes_started == 3;
+        let after = map.stats();
+        assert_eq!(
+            after.resizes_started, 3,
+            "the target overflowed inside the race: {after:?}"
+        );
         settle_and_check_each_key_once(&map, &keys);
-        raced
     });
 }
 

@@ -36,9 +36,7 @@
 //!   a chain of three or more tables can be in play for a while. Readers,
 //!   writers and iterators all follow `next` to the end of the chain.
 
-use super::bucket::{
-    readable, readable_node, state, State, SLOTS, TAG_COPY, TAG_FROZEN, TAG_MOVED,
-};
+use super::bucket::{readable_node, state, State, SLOTS, TAG_COPY, TAG_FROZEN, TAG_MOVED};
 use super::claim::{Claim, Verdict};
 use super::node::Node;
 use super::probe::Scan;
@@ -240,14 +238,12 @@ where
         guard: &'g Guard,
     ) {
         let bucket = table.bucket(i);
-        let mut seen = [(Shared::null(), 0u64); SLOTS];
+        let mut seen = [(Shared::null(), None); SLOTS];
         for ((p, hash), slot) in seen.iter_mut().zip(bucket.slots.iter()) {
             // Acquire: pairs with the Release CAS that last wrote the slot (commit,
             // replace, freeze), so a readable node's key is visible.
             *p = slot.load(ord::ACQUIRE, guard);
-            if let Some(node) = readable_node(*p) {
-                *hash = self.hash(&node.key);
-            }
+            *hash = readable_node(*p).map(|node| self.hash(&node.key));
         }
         for (slot, (p, hash)) in bucket.slots.iter().zip(seen) {
             self.migrate_slot(slot, p, hash, next, guard);
@@ -255,14 +251,14 @@ where
     }
 
     /// Seals `slot`, copying its entry into `next` first if it has one. `seen`
-    /// is what `migrate_bucket` loaded from the slot, and `hash` the hash of
-    /// its key if it was readable; a slot that changed since is reloaded by the
-    /// failing CAS, and its key hashed again.
+    /// is what `migrate_bucket` loaded from the slot, and `seen_hash` the hash
+    /// of its key if it was readable; a slot that changed since is reloaded by
+    /// the failing CAS, and its key hashed again.
     fn migrate_slot<'g>(
         &'g self,
         slot: &'g Atomic<Node<K, V>>,
         seen: Shared<'g, Node<K, V>>,
-        seen_hash: u64,
+        seen_hash: Option<u64>,
         next: &'g Table<K, V>,
         guard: &'g Guard,
     ) {
@@ -292,7 +288,7 @@ where
                 State::Frozen => {
                     // The node `migrate_bucket` hashed, or another one (a replace or a
                     // reused slot since): then hash its key here.
-                    let hash = (p.as_raw() == seen.as_raw() && readable(seen)).then_some(seen_hash);
+                    let hash = seen_hash.filter(|_| p.as_raw() == seen.as_raw());
                     self.copy_into(next, slot, p, hash, guard);
                     // Release: the copy is committed in `next` before MOVED is visible, so a
                     // reader who sees MOVED finds the entry there (pairs with its Acquire).

@@ -781,9 +781,7 @@ where
             .max(needed)
             .checked_next_power_of_two()
             .ok_or(AllocFailure::CapacityOverflow)?;
-        // Acquire: pairs with the Release root swing (`finish`).
-        let root = self.root.load(ord::ACQUIRE, guard);
-        self.start_migration(root, nbuckets, guard)
+        self.begin_resize_exact(nbuckets, guard)
     }
 
     /// [`begin_resize`](Self::begin_resize) without raising the size to what the

@@ -164,8 +164,9 @@ pub fn settle(map: &Map, rounds: usize) -> epochmap::Stats {
 /// [`model_with`] (the bound from `LOOM_MAX_PREEMPTIONS`, 10,000 branches)
 /// for a model that must reach a rare state: `f` returns whether the
 /// execution reached it, and the model fails if none of the explored
-/// executions did, so that it cannot pass by never getting there. `what`
-/// completes "no explored interleaving ...".
+/// executions did, so that it cannot pass by never getting there; it prints
+/// how many did. `what` completes "no explored interleaving ..." and
+/// "... in N executions".
 pub fn model_reaching<F>(what: &'static str, f: F)
 where
     F: Fn() -> bool + Sync + Send + 'static,
@@ -179,10 +180,10 @@ where
             counter.fetch_add(1, Ordering::Relaxed);
         }
     });
-    assert!(
-        reached.load(Ordering::Relaxed) > 0,
-        "no explored interleaving {what}"
-    );
+    let reached = reached.load(Ordering::Relaxed);
+    let name = std::thread::current().name().unwrap_or("model").to_string();
+    eprintln!("{name}: {what} in {reached} executions");
+    assert!(reached > 0, "no explored interleaving {what}");
 }
 
 /// Drives every resize to its end ([`settle`]), then checks that the map
