@@ -26,6 +26,32 @@ fn filled_map(keys: &[u64]) -> Arc<Map> {
     map
 }
 
+/// A map whose root has 4 buckets (a finished resize from the tiny map's 2),
+/// holding `keys` (payload = key).
+fn four_bucket_map(keys: &[u64]) -> Arc<Map> {
+    let map = Arc::new(tiny_map());
+    map.begin_resize(4, &map.guard());
+    finish_resize(&map);
+    let guard = map.guard();
+    for &k in keys {
+        map.insert(k, payload(k), &guard);
+    }
+    drop(guard);
+    map
+}
+
+/// The main thread of models 9 and 14: links a 4-bucket table, inserts C
+/// (its help migrates bucket 0, so C exists only in the new table), then
+/// replaces A (its help migrates bucket 1, the last chunk, and swings the
+/// root).
+fn resize_insert_c_replace_a(map: &Map) {
+    let guard = map.guard();
+    map.begin_resize(4, &guard);
+    assert!(map.insert(C, payload(C), &guard).is_none());
+    let old = map.insert(A, payload(NEW), &guard).map(Payload::get);
+    assert_eq!(old, Some(A));
+}
+
 /// A map holding `keys` (payload = key) with a resize to 4 buckets started.
 fn resizing_map(keys: &[u64]) -> Arc<Map> {
     let map = Arc::new(tiny_map());
@@ -164,13 +190,7 @@ fn a_reader_follows_a_resize_started_by_another_thread() {
             let a = value(&m, A, &guard);
             assert!(a == Some(A) || a == Some(NEW), "A read as {a:?}");
         });
-        {
-            let guard = map.guard();
-            map.begin_resize(4, &guard);
-            assert!(map.insert(C, payload(C), &guard).is_none());
-            let old = map.insert(A, payload(NEW), &guard).map(Payload::get);
-            assert_eq!(old, Some(A));
-        }
+        resize_insert_c_replace_a(&map);
         reader.join().unwrap();
         // The writer's two writes migrated both chunks: the resize is complete.
         let stats = map.stats();
@@ -289,18 +309,8 @@ fn a_shrink_sized_before_racing_inserts_overflows_into_a_third_table() {
     // Reached: all fifteen entries were in the old table when the 2-bucket
     // target was linked, so that the copy had to overflow.
     model_reaching("put all inserts in the old table before the link", || {
-        let map = Arc::new(tiny_map());
         let early: Vec<u64> = (0..12).map(|i| key(i / 4, 1 + i)).collect();
-        {
-            let guard = map.guard();
-            map.begin_resize(4, &guard);
-            drop(guard);
-            finish_resize(&map);
-            let guard = map.guard();
-            for &k in &early {
-                map.insert(k, payload(k), &guard);
-            }
-        }
+        let map = four_bucket_map(&early);
         let m = map.clone();
         let inserter = thread::spawn(move || {
             let guard = m.guard();
@@ -333,17 +343,10 @@ fn a_shrink_sized_before_racing_inserts_overflows_into_a_third_table() {
 #[test]
 fn two_copiers_race_through_an_overflowing_target() {
     model_with(None, 10_000, || {
-        let map = Arc::new(tiny_map());
         let keys: Vec<u64> = (0..15).map(|i| key(i / 4, 1 + i)).collect();
+        let map = four_bucket_map(&keys);
         {
             let guard = map.guard();
-            map.begin_resize(4, &guard);
-            drop(guard);
-            finish_resize(&map);
-            let guard = map.guard();
-            for &k in &keys {
-                map.insert(k, payload(k), &guard);
-            }
             map.begin_resize_exact(2, &guard);
             map.help_resize(&guard);
             map.help_resize(&guard);
@@ -386,13 +389,7 @@ fn a_writer_follows_a_resize_started_by_another_thread() {
             let old = m.insert(D, payload(NEW), &guard).map(Payload::get);
             assert_eq!(old, Some(D), "D is present throughout");
         });
-        {
-            let guard = map.guard();
-            map.begin_resize(4, &guard);
-            assert!(map.insert(C, payload(C), &guard).is_none());
-            let old = map.insert(A, payload(NEW), &guard).map(Payload::get);
-            assert_eq!(old, Some(A));
-        }
+        resize_insert_c_replace_a(&map);
         writer.join().unwrap();
         let stats = settle(&map, 8);
         assert!(stats.migration.is_none(), "{stats:?}");
