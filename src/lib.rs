@@ -113,7 +113,11 @@
 //!   iteration is yielded exactly once, even while the table resizes.
 //! - `len` is exact when no write is in flight, approximate during writes.
 //! - Reads are wait-free in the absence of resizes and never wait for another
-//!   thread; writes are lock-free. Resizes are incremental: writers move a
+//!   thread. No write waits for another thread either: a thread suspended in
+//!   the middle of any operation holds up nobody. Writes are lock-free, except
+//!   that racing first inserts of one absent key are only obstruction-free
+//!   (two of them can, in theory, undo each other's claims forever; see
+//!   `docs/design.md`, "Progress"). Resizes are incremental: writers move a
 //!   bounded number of buckets each, readers follow forwarding marks.
 //!
 //! Keys and values must be `Send + 'static`: removed entries are dropped by

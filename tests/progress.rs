@@ -9,8 +9,8 @@
 //! before the parked thread resumes. A lock, or a wait for the parked
 //! thread's claim, would stall them until it wakes.
 //!
-//! Tests that hit defects found while writing this suite are kept
-//! `#[ignore]`d with the reason (docs/reliability.md, "Findings").
+//! Every thread runs every kind of operation on every key, so inserts of the
+//! parked key race each other as well as the parked one.
 
 mod support;
 
@@ -80,8 +80,7 @@ thread_local! {
 /// What the other threads do.
 #[derive(Clone, Copy)]
 enum Mix {
-    /// Operations of every kind on all keys; each key is inserted by one
-    /// of the other threads only.
+    /// Operations of every kind on all keys.
     All,
     /// Only inserts (plain, `try_insert`, `get_or_insert_with`) of the parked key.
     InsertsOfParkedKey,
@@ -92,17 +91,7 @@ fn other(map: &HashMap<Key, u64, impl std::hash::BuildHasher + Sync>, seed: u64,
     let mut rng = Rng::new(seed);
     for i in 0..scaled(100_000, 100) as u64 {
         let (k, op) = match mix {
-            Mix::All => {
-                let (k, op) = (rng.below(KEYS), rng.below(6));
-                // Inserts of a key come from one thread only: racing inserts
-                // of one key corrupt the heap on 5b733e1 (docs/reliability.md,
-                // finding 1); the ignored tests below race them on purpose.
-                if matches!(op, 0 | 3 | 4) && k % OTHERS as u64 != seed {
-                    (Key(k), 5)
-                } else {
-                    (Key(k), op)
-                }
-            }
+            Mix::All => (Key(rng.below(KEYS)), rng.below(6)),
             Mix::InsertsOfParkedKey => (Key(PARKED_KEY), [0, 3, 4][rng.below(3) as usize]),
         };
         let m = map.pin();
@@ -289,8 +278,6 @@ fn parked_insert_at_every_comparison(mix: Mix) -> Vec<ParkedInsert> {
 }
 
 #[test]
-#[ignore = "KNOWN LIMITATION: inserts of one key may wait for an earlier pending claim of that key \
-            (docs/design.md, Progress); other operations and other keys never wait; run with --ignored"]
 fn an_insert_parked_at_any_comparison_blocks_no_other_insert_of_the_key() {
     let _s = serial();
     let start = Instant::now();

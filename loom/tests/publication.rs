@@ -161,3 +161,89 @@ fn compare_exchange_and_update_linearize() {
         }
     });
 }
+
+/// A `u64` key whose comparisons stall the thread that armed [`STALL`]: its
+/// first `Eq` call spins until the flag it holds is set by another thread.
+/// That suspends an insert inside its resolve step, between its claim and its
+/// commit (the only `Eq` calls of an insert into a map whose region holds no
+/// other entry of the key's tag are those against other claims of the key).
+#[derive(Debug)]
+struct StallKey(u64);
+
+loom::thread_local! {
+    /// The flag this thread waits for at its first comparison, and whether it
+    /// found the flag still clear (a real stall).
+    static STALL: std::cell::RefCell<(Option<Arc<loom::sync::atomic::AtomicBool>>, bool)> =
+        std::cell::RefCell::new((None, false));
+}
+
+impl std::hash::Hash for StallKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0);
+    }
+}
+
+impl PartialEq for StallKey {
+    fn eq(&self, other: &Self) -> bool {
+        let flag = STALL.with(|s| s.borrow_mut().0.take());
+        if let Some(flag) = flag {
+            use loom::sync::atomic::Ordering::Acquire;
+            // Acquire: pairs with the Release store after the other insert returned.
+            let stalled = !flag.load(Acquire);
+            STALL.with(|s| s.borrow_mut().1 = stalled);
+            while !flag.load(Acquire) {
+                thread::yield_now();
+            }
+        }
+        self.0 == other.0
+    }
+}
+impl Eq for StallKey {}
+
+/// An insert suspended between its claim and its commit does not hold up
+/// another insert of its key: the other insert kills the stalled claim when it
+/// meets it pending a second time, and completes while the first insert is
+/// still suspended (it only resumes once the other has returned). Afterwards
+/// the key has one entry, holding the value of the insert that returned last.
+/// With the earlier rule (always retract before an earlier claim) the other
+/// insert retried forever and this model ran out of branches.
+#[test]
+fn an_insert_stalled_after_its_claim_blocks_no_other_insert_of_the_key() {
+    model_reaching(
+        "stalled an insert after its claim while the other insert ran",
+        || {
+            let map = Arc::new(epochmap::HashMap::<StallKey, Payload, Fixed>::with_tuning(
+                2, 1, 1, Fixed,
+            ));
+            let done = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            let (m, d) = (map.clone(), done.clone());
+            let other = thread::spawn(move || {
+                let guard = m.guard();
+                let replaced = m.insert(StallKey(A), payload(2), &guard).is_some();
+                drop(guard);
+                // Release: pairs with the stalled thread's Acquire loads.
+                d.store(true, loom::sync::atomic::Ordering::Release);
+                replaced
+            });
+            STALL.with(|s| *s.borrow_mut() = (Some(done), false));
+            let guard = map.guard();
+            let mine = map.insert(StallKey(A), payload(1), &guard).is_some();
+            drop(guard);
+            let (_, stalled) = STALL.with(|s| s.replace((None, false)));
+            let theirs = other.join().unwrap();
+            assert!(
+                mine ^ theirs,
+                "exactly one of the two inserts replaced an entry: {mine} {theirs}"
+            );
+            let guard = map.guard();
+            let v = map.get(&StallKey(A), &guard).map(Payload::get);
+            // A stalled insert resumes only after the other returned, so it is the last.
+            if stalled {
+                assert_eq!(v, Some(1), "the stalled insert returned last");
+            }
+            assert!(map.remove(&StallKey(A), &guard).is_some());
+            assert!(map.get(&StallKey(A), &guard).is_none(), "a second entry");
+            stalled
+        },
+    );
+}

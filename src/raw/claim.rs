@@ -16,15 +16,20 @@
 //!    retracts. A claim of the key at a later position is killed (CAS to
 //!    tombstone); if that CAS fails because the claim was committed meanwhile,
 //!    the key exists and this claim retracts. A claim at an earlier position
-//!    wins: this claim retracts and retries from its scan. A COPY claim also
-//!    retracts when its source slot in the old table is no longer frozen.
+//!    is given one chance: this claim retracts and retries from its scan, and
+//!    if its next resolve meets the *same* earlier claim still pending, it
+//!    kills that one too. A COPY claim also retracts when its source slot in
+//!    the old table is no longer frozen.
 //! 4. **Commit** with a `Release` CAS that clears the tag bit. It fails if the
 //!    claim was killed or sealed by migration; the operation then retries.
 //!
-//! The earliest claim of a key wins unless a live entry exists, and at most
-//! one live entry of a key exists at any time. Inserts of *different* keys
-//! never wait for each other; inserts of the *same* key may wait for the
-//! earliest claim of it to commit (docs/design.md, "Progress").
+//! At most one live entry of a key exists at any time: whenever two claimers
+//! of a key see each other, one of them kills the other or retracts, and the
+//! fences make sure at least one sees the other; a kill only ever stops a
+//! commit, so *who* kills whom does not matter for this. The order of claims
+//! decides who usually wins, so that racing inserts rarely undo each other's
+//! work; the second-sighting kill is what keeps a suspended claimer from
+//! holding up other inserts of its key (docs/design.md, "Progress").
 
 use super::bucket::{
     match_empty, match_tag, state, tag_byte, tag_of, with_tag_byte, State, TAG_TOMBSTONE,
@@ -37,6 +42,11 @@ use crate::sync::{fence, ord, Atomic, Guard, Shared};
 
 /// The old-table slot a COPY claim copies from, and the frozen pointer it must still hold.
 pub(crate) type CopySource<'a, 'g, K, V> = (&'a Atomic<Node<K, V>>, Shared<'g, Node<K, V>>);
+
+/// The earlier claim of its key a writer last retracted for: the slot and the
+/// pointer it held. Meeting the same pair again in the next resolve means that
+/// claim made no progress for a whole retry, and it is killed instead of waited for.
+pub(crate) type Sighting<'g, K, V> = Option<(*const Atomic<Node<K, V>>, Shared<'g, Node<K, V>>)>;
 
 /// Outcome of trying to claim a free slot.
 pub(crate) enum Claim {
@@ -52,8 +62,8 @@ pub(crate) enum Verdict {
     Commit,
     /// A live entry of the key exists elsewhere.
     Exists,
-    /// An earlier claim of the key, or a stale copy (the source is no longer
-    /// frozen): try again from the scan.
+    /// An earlier claim of the key, seen for the first time, or a stale copy
+    /// (the source is no longer frozen): try again from the scan.
     Retry,
     /// The region is being migrated.
     Moved,
@@ -151,12 +161,15 @@ impl<K, V> Table<K, V> {
     /// Steps 2 and 3: fence, re-scan the region, kill later claims of the key.
     ///
     /// `source` is the old-table slot and its frozen value for a COPY claim.
+    /// `yielded` is the caller's memory of the earlier claim it last retracted
+    /// for (None at the start of an operation); it is updated on `Retry`.
     pub(crate) fn resolve<'g>(
         &'g self,
         hash: u64,
         key: &K,
         own: &Free<'g, K, V>,
         source: Option<CopySource<'_, 'g, K, V>>,
+        yielded: &mut Sighting<'g, K, V>,
         guard: &'g Guard,
     ) -> Verdict
     where
@@ -200,22 +213,25 @@ impl<K, V> Table<K, V> {
                     // An insert claim seen by a copy: inserts of this key happen only after its
                     // old region is sealed, so this copy is stale (the source check ends it).
                     State::Pending if source.is_some() => return Verdict::Retry,
-                    // A claim of the same kind at an earlier position wins: retract and
-                    // retry from the scan. (Committing the earlier claim on its owner's
-                    // behalf was tried and removed: a claim retracted and re-made with the
-                    // same node in the same slot is indistinguishable from the one a helper
-                    // resolved, so a stale helper could commit a claim it never resolved
-                    // (ABA; found by tests/linearizability.rs). Hence inserts of one key
-                    // may wait for an earlier claim of that key; see docs/design.md.)
+                    // A claim of the same kind at an earlier position, seen for the first
+                    // time, wins: retract and retry from the scan, which gives its owner a
+                    // whole retry of ours to commit. Seen again (same slot, same pointer),
+                    // its owner may be suspended: fall through and kill it, so that no
+                    // insert waits for another thread (design.md, "Progress"). A kill only
+                    // stops a commit, so killing an earlier claim is as safe as a later one.
                     State::Pending | State::Copy
-                        if pos < own.pos && (st == State::Copy) == source.is_some() =>
+                        if pos < own.pos
+                            && (st == State::Copy) == source.is_some()
+                            && *yielded != Some((&bucket.slots[i] as *const _, p)) =>
                     {
+                        *yielded = Some((&bucket.slots[i] as *const _, p));
                         return Verdict::Retry;
                     }
                     _ => {
-                        // A later claim, or a stale COPY seen by an insert: kill it; its
-                        // owner's commit then fails. AcqRel: Release pairs with the owner's
-                        // Acquire failure load; Acquire on failure: see what won instead.
+                        // A later claim, an earlier one seen pending for the second time, or
+                        // a stale COPY seen by an insert: kill it; its owner's commit then
+                        // fails. AcqRel: Release pairs with the owner's Acquire failure load;
+                        // Acquire on failure: see what won instead.
                         match bucket.slots[i].compare_exchange(
                             p,
                             Shared::null().with_tag(TAG_TOMBSTONE),

@@ -317,6 +317,7 @@ where
         let hash = hash.unwrap_or_else(|| self.hash(&node.key));
         let claim = frozen.with_tag(TAG_COPY);
         let mut target: Shared<'g, Table<K, V>> = Shared::from(next as *const Table<K, V>);
+        let mut yielded = None;
         loop {
             // Acquire: pairs with the Release CAS FROZEN -> MOVED of another copier.
             if source.load(ord::ACQUIRE, guard) != frozen {
@@ -349,7 +350,7 @@ where
                         Claim::Lost | Claim::Moved => continue,
                         Claim::Claimed => {
                             let source = Some((source, frozen));
-                            match t.resolve(hash, &node.key, &free, source, guard) {
+                            match t.resolve(hash, &node.key, &free, source, &mut yielded, guard) {
                                 Verdict::Commit => {
                                     if t.commit(&free, claim, guard) {
                                         return;

@@ -360,6 +360,7 @@ where
         let ptr = rejected.ptr;
         // SAFETY: our own node; its key is immutable and lives until `rejected` frees it.
         let key = unsafe { &ptr.deref().key };
+        let mut yielded = None;
         let mut table = self.writable(hash, guard);
         loop {
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
@@ -396,7 +397,7 @@ where
                                 claim,
                                 guard,
                             };
-                            let verdict = t.resolve(hash, key, &free, None, guard);
+                            let verdict = t.resolve(hash, key, &free, None, &mut yielded, guard);
                             core::mem::forget(unwinding);
                             let committed = match verdict {
                                 Verdict::Commit => t.commit(&free, claim, guard),
