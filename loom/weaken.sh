@@ -13,7 +13,8 @@
 # usage: loom/weaken.sh [SITE...]      (default: every site)
 #        WEAKEN_LIST=1 loom/weaken.sh   (number the sites of the current source, build nothing)
 # env:   LOOM_MAX_PREEMPTIONS (default 2), WEAKEN_TIMEOUT per model run (s, default 120;
-#        a model out of time counts as not failing), WEAKEN_SKIP (regex of models to leave out)
+#        a model out of time counts as not failing), WEAKEN_SKIP (regex of models to leave out),
+#        WEAKEN_ONLY (regex of the models to keep; both filter before the baseline runs)
 #        WEAKEN_OUT (default target/loom-weaken.md): the result table
 #        WEAKEN_JOBS (default 1): sites tried at once (each runs one model at a time)
 set -euo pipefail
@@ -105,6 +106,8 @@ for l in sys.stdin:
 : > "$work/models.tsv"
 for b in $bins; do
     for t in $("$b" --list 2>/dev/null | sed -n 's/: test$//p'); do
+        if [ -n "${WEAKEN_SKIP:-}" ] && echo "$t" | grep -Eq "$WEAKEN_SKIP"; then continue; fi
+        if [ -n "${WEAKEN_ONLY:-}" ] && ! echo "$t" | grep -Eq "$WEAKEN_ONLY"; then continue; fi
         start=$(date +%s.%N)
         if EPOCHMAP_WEAKEN=0 timeout "$timeout_s" "$b" --exact "$t" --test-threads 1 >/dev/null 2>&1; then
             secs=$(echo "$(date +%s.%N) - $start" | bc)
@@ -116,10 +119,6 @@ for b in $bins; do
     done
 done
 sort -n -o "$work/models.tsv" "$work/models.tsv"
-if [ -n "${WEAKEN_SKIP:-}" ]; then
-    grep -Ev "$WEAKEN_SKIP" "$work/models.tsv" > "$work/kept.tsv" || true
-    mv "$work/kept.tsv" "$work/models.tsv"
-fi
 
 {
     echo "| site | file:line | function | operation | ordering | first model that fails with it Relaxed | how it fails |"

@@ -16,7 +16,7 @@ fn insert_publishes_the_payload_to_get() {
         let m = map.clone();
         let writer = thread::spawn(move || {
             let guard = m.guard();
-            m.insert(A, payload(42), &guard);
+            m.insert(Key::new(A), payload(42), &guard);
         });
         let guard = map.guard();
         if let Some(v) = value(&map, A, &guard) {
@@ -33,11 +33,11 @@ fn insert_publishes_the_payload_to_get() {
 fn replace_publishes_the_new_payload_to_get() {
     model(|| {
         let map = Arc::new(tiny_map());
-        map.insert(A, payload(1), &map.guard());
+        map.insert(Key::new(A), payload(1), &map.guard());
         let m = map.clone();
         let writer = thread::spawn(move || {
             let guard = m.guard();
-            m.insert(A, payload(2), &guard);
+            m.insert(Key::new(A), payload(2), &guard);
         });
         let guard = map.guard();
         let v = value(&map, A, &guard).expect("A is present throughout");
@@ -47,27 +47,26 @@ fn replace_publishes_the_new_payload_to_get() {
     });
 }
 
-/// Two `try_insert`s of one key into a slot freed by a removal: the earlier
-/// claim wins, exactly one insert succeeds, and one entry remains.
-#[test]
-fn try_insert_of_one_key_has_one_winner() {
-    model(|| {
+/// Two `try_insert`s of one key into a region with a slot freed by a removal
+/// (of `removed`): exactly one insert succeeds, and one entry remains.
+fn two_try_inserts_of_a_after_removing(removed: u64) {
+    model(move || {
         let map = Arc::new(tiny_map());
         {
             // A tombstone before the EMPTY slots of the region: the two inserts
             // can claim different slots, which the resolve step must settle.
             let guard = map.guard();
-            map.insert(B, payload(0), &guard);
-            assert!(map.remove(&B, &guard).is_some());
+            map.insert(Key::new(removed), payload(0), &guard);
+            assert!(map.remove(&removed, &guard).is_some());
         }
         let m = map.clone();
         let other = thread::spawn(move || {
             let guard = m.guard();
-            m.try_insert(A, payload(1), &guard).is_ok()
+            m.try_insert(Key::new(A), payload(1), &guard).is_ok()
         });
         let mine = {
             let guard = map.guard();
-            map.try_insert(A, payload(2), &guard).is_ok()
+            map.try_insert(Key::new(A), payload(2), &guard).is_ok()
         };
         let theirs = other.join().unwrap();
         assert!(
@@ -82,6 +81,21 @@ fn try_insert_of_one_key_has_one_winner() {
     });
 }
 
+/// Model 2: the tombstone is B's, so a claim of A there re-tags the slot.
+#[test]
+fn try_insert_of_one_key_has_one_winner() {
+    two_try_inserts_of_a_after_removing(B);
+}
+
+/// Model 2c: the tombstone is A's own. A claim there keeps the slot's tag byte
+/// (no re-tag), so the tag word read by the other claimer's resolve is older
+/// than the claim, and only resolve's Acquire load of the slot orders its read
+/// of the claimed node's (tracked) key after the claimer wrote it.
+#[test]
+fn try_insert_of_one_key_into_its_own_tombstone_has_one_winner() {
+    two_try_inserts_of_a_after_removing(A);
+}
+
 /// Two `get_or_insert_with` callers of one key return the same value.
 #[test]
 fn get_or_insert_with_callers_agree() {
@@ -90,11 +104,13 @@ fn get_or_insert_with_callers_agree() {
         let m = map.clone();
         let other = thread::spawn(move || {
             let guard = m.guard();
-            m.get_or_insert_with(A, || payload(1), &guard).get()
+            m.get_or_insert_with(Key::new(A), || payload(1), &guard)
+                .get()
         });
         let mine = {
             let guard = map.guard();
-            map.get_or_insert_with(A, || payload(2), &guard).get()
+            map.get_or_insert_with(Key::new(A), || payload(2), &guard)
+                .get()
         };
         let theirs = other.join().unwrap();
         assert_eq!(mine, theirs);
@@ -107,7 +123,7 @@ fn get_or_insert_with_callers_agree() {
 fn concurrent_updates_are_not_lost() {
     model(|| {
         let map = Arc::new(tiny_map());
-        map.insert(A, payload(0), &map.guard());
+        map.insert(Key::new(A), payload(0), &map.guard());
         let m = map.clone();
         let other = thread::spawn(move || {
             let guard = m.guard();
@@ -129,7 +145,7 @@ fn concurrent_updates_are_not_lost() {
 fn compare_exchange_and_update_linearize() {
     model(|| {
         let map = Arc::new(tiny_map());
-        map.insert(A, payload(0), &map.guard());
+        map.insert(Key::new(A), payload(0), &map.guard());
         let m = map.clone();
         let updater = thread::spawn(move || {
             let guard = m.guard();

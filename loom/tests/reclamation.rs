@@ -15,7 +15,7 @@ use loom::thread;
 fn a_reader_outlives_the_removal_of_its_entry() {
     model(|| {
         let map = Arc::new(tiny_map());
-        map.insert(A, payload(7), &map.guard());
+        map.insert(Key::new(A), payload(7), &map.guard());
         let m = map.clone();
         let remover = thread::spawn(move || {
             {
@@ -42,7 +42,7 @@ fn a_reader_outlives_the_removal_of_its_entry() {
 fn a_reader_outlives_the_replacement_of_its_value() {
     model(|| {
         let map = Arc::new(tiny_map());
-        map.insert(A, payload(1), &map.guard());
+        map.insert(Key::new(A), payload(1), &map.guard());
         let m = map.clone();
         let writer = thread::spawn(move || {
             {
@@ -77,7 +77,7 @@ fn a_reader_outlives_the_replacement_of_its_value() {
 fn a_reused_tombstone_mixes_no_entries() {
     model_reaching("reused A's slot for B", || {
         let map = Arc::new(tiny_map());
-        map.insert(A, payload(A), &map.guard());
+        map.insert(Key::new(A), payload(A), &map.guard());
         let m = map.clone();
         let remover = thread::spawn(move || {
             {
@@ -95,7 +95,7 @@ fn a_reused_tombstone_mixes_no_entries() {
             if let Some(v) = held {
                 assert_eq!(v.get(), A);
             }
-            assert!(map.insert(B, payload(B), &guard).is_none());
+            assert!(map.insert(Key::new(B), payload(B), &guard).is_none());
             assert_eq!(entry(&map, B, &guard), Some((B, B)));
             let a = entry(&map, A, &guard);
             assert!(

@@ -254,7 +254,7 @@ where
     /// is what `migrate_bucket` loaded from the slot, and `seen_hash` the hash
     /// of its key if it was readable; a slot that changed since is reloaded by
     /// the failing CAS, and its key hashed again.
-    fn migrate_slot<'g>(
+    pub(super) fn migrate_slot<'g>(
         &'g self,
         slot: &'g Atomic<Node<K, V>>,
         seen: Shared<'g, Node<K, V>>,

@@ -947,6 +947,52 @@ mod tests {
         assert_eq!(m.len(), 11);
     }
 
+    /// `migrate_slot` gets the slot's value and hash from `migrate_bucket`'s first
+    /// pass. When the slot has changed since (a replace, a reused slot), the hash is
+    /// another key's, or none: the copy must hash the node it actually freezes. Here
+    /// the "first pass" saw an empty slot and hands a hash whose home is the other
+    /// half of the new table; used for the live node, the copy would land where a
+    /// lookup of its key never looks.
+    #[test]
+    fn a_slot_changed_since_the_first_pass_is_copied_under_its_own_hash() {
+        let m = tiny();
+        let g = crossbeam_epoch::pin();
+        let key = 1u64; // home bucket 0 in every table size
+        m.insert(key, 7, &g);
+        m.begin_resize_exact(8, &g).unwrap();
+        let root = m.root.table(ord::ACQUIRE, &g);
+        // SAFETY (test): linked by `begin_resize_exact`, alive while `g` is pinned.
+        let next = unsafe { root.next.load(ord::ACQUIRE, &g).deref() };
+        let slot = root.bucket(0).slots.iter().find(|s| {
+            bucket::readable_node(s.load(ord::ACQUIRE, &g)).is_some_and(|n| n.key == key)
+        });
+        let stale_hash = u64::MAX; // home: the last bucket of the new table
+        m.migrate_slot(slot.unwrap(), Shared::null(), Some(stale_hash), next, &g);
+        m.help_root(&g);
+        while m.stats.resizes_finished.load(SeqCst) == 0 {
+            m.help_root(&g);
+        }
+        assert_eq!(root_buckets(&m, &g), 8);
+        assert_eq!(m.get(&key, &g).map(|n| *n.value), Some(7));
+        assert_eq!(m.iter(&g).count(), 1, "the key was copied once");
+    }
+
+    #[test]
+    #[should_panic(expected = "begin_resize_exact: 6 buckets is not a power of two of at least 2")]
+    fn begin_resize_exact_rejects_a_size_that_is_not_a_power_of_two() {
+        let m = tiny();
+        let g = crossbeam_epoch::pin();
+        let _ = m.begin_resize_exact(6, &g);
+    }
+
+    #[test]
+    #[should_panic(expected = "begin_resize_exact: 1 buckets is not a power of two of at least 2")]
+    fn begin_resize_exact_rejects_a_size_below_the_minimum() {
+        let m = tiny();
+        let g = crossbeam_epoch::pin();
+        let _ = m.begin_resize_exact(1, &g);
+    }
+
     #[test]
     fn iteration_during_migration_yields_each_key_once() {
         let m = tiny();

@@ -11,9 +11,16 @@
 //!   loom's causality tracking, that the write which made it happened before
 //!   the read; dropping it writes a poison value, so a read racing the
 //!   destructor (a use after free) is a causality violation loom reports.
+//! - [`Key`]: the keys are loom-tracked too. Every `Hash` and `Eq` of a key
+//!   reads its cell, so loom checks that the insert which wrote the key
+//!   happened before every writer, copier and reader that hashes or compares
+//!   it: what the `Acquire` loads of the write path (scan, resolve,
+//!   migration's first pass) must provide. Models name keys by their `u64`
+//!   (`A`, `B`, ...): lookups take `&u64` ([`Equivalent`]), inserts
+//!   `Key::new(A)`.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use epochmap::{Guard, HashMap};
+use epochmap::{Equivalent, Guard, HashMap};
 use loom::cell::UnsafeCell;
 use std::hash::{BuildHasher, Hasher};
 
@@ -59,7 +66,68 @@ pub const B: u64 = key(0, 2);
 pub const C: u64 = key(0, 3);
 pub const D: u64 = key(2, 4);
 
-pub type Map = HashMap<u64, Payload, Fixed>;
+pub type Map = HashMap<Key, Payload, Fixed>;
+
+/// A map key: a `u64` in a loom `UnsafeCell`, written once by the thread
+/// that creates it, read by every `Hash` and `Eq`.
+pub struct Key {
+    cell: UnsafeCell<u64>,
+}
+
+// SAFETY: the cell is written only in `new`, before the key is shared, and
+// read through `&self` afterwards; loom checks that every read is ordered
+// after that write.
+unsafe impl Sync for Key {}
+
+impl Key {
+    pub fn new(k: u64) -> Self {
+        let key = Key {
+            cell: UnsafeCell::new(0),
+        };
+        // SAFETY: not shared yet. A tracked write, separate from the construction.
+        key.cell.with_mut(|p| unsafe { *p = k });
+        key
+    }
+
+    /// The key's value (a tracked read).
+    pub fn get(&self) -> u64 {
+        // SAFETY: shared read; the only write is in `new`.
+        self.cell.with(|p| unsafe { *p })
+    }
+}
+
+/// `update` and `compare_exchange` clone the key into the replacing node.
+impl Clone for Key {
+    fn clone(&self) -> Self {
+        Key::new(self.get())
+    }
+}
+
+impl std::hash::Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.get());
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+impl Eq for Key {}
+
+/// Lookups by the key's number: `map.get(&A, &guard)`.
+impl Equivalent<Key> for u64 {
+    fn equivalent(&self, key: &Key) -> bool {
+        *self == key.get()
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Key({:#x})", self.get())
+    }
+}
 
 /// Two buckets, one-bucket chunks, one bucket of help per write.
 pub fn tiny_map() -> Map {
@@ -137,7 +205,8 @@ pub fn value(map: &Map, k: u64, guard: &Guard) -> Option<u64> {
 /// payload (so loom checks it): a reader can tell a key paired with another
 /// key's value.
 pub fn entry(map: &Map, k: u64, guard: &Guard) -> Option<(u64, u64)> {
-    map.get_key_value(&k, guard).map(|(k, v)| (*k, v.get()))
+    map.get_key_value(&k, guard)
+        .map(|(k, v)| (k.get(), v.get()))
 }
 
 /// Drives the resize in flight to completion from the calling thread.
