@@ -270,6 +270,12 @@ impl<K, V> Table<K, V> {
                 Table::deallocate(p.0)
             })
         };
+        // Hand the table to the global queue now. A thread's bag of deferred frees
+        // goes there only when 64 have gathered, and a run of inserts retires tables
+        // but no nodes: without this every old table stayed allocated until then
+        // (1M inserts: a peak of 49.6 instead of 41.2 bytes per entry, the sum of all
+        // the smaller tables). Once per resize.
+        guard.flush();
     }
 }
 
