@@ -26,8 +26,8 @@
 //!   of its shard, and a write never blocks anyone. That is a latency
 //!   guarantee, not a throughput one: on the 2-core machine of
 //!   `docs/benchmarks.md`, dashmap ran between 0.9× and 1.5× epochmap's
-//!   operations per second on a 98 %-read mix at two threads (two idle
-//!   sessions of three runs each); its lookups cost one cache miss to
+//!   operations per second on a 98 %-read mix at two threads (the medians
+//!   of two idle sessions of three runs each); its lookups cost one cache miss to
 //!   epochmap's two.
 //! - **Over papaya and flurry**: the same lock-free model with a cheaper read:
 //!   one 64-byte bucket holds seven tags and seven pointers, so a lookup of a

@@ -178,25 +178,26 @@ fn compare_exchange_and_update_linearize() {
     });
 }
 
-/// A `u64` key whose comparisons stall the thread that armed [`STALL`]: its
+/// A [`Key`] whose comparisons stall the thread that armed [`STALL`]: its
 /// first `Eq` call spins until the flag it holds is set by another thread.
 /// That suspends an insert inside its resolve step, between its claim and its
 /// commit (the only `Eq` calls of an insert into a map whose region holds no
 /// other entry of the key's tag are those against other claims of the key).
 #[derive(Debug)]
-struct StallKey(u64);
+struct StallKey(Key);
+
+/// Hashes as the key it wraps (only `Eq` stalls).
+impl std::hash::Hash for StallKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 loom::thread_local! {
     /// The flag this thread waits for at its first comparison, and whether it
     /// found the flag still clear (a real stall).
     static STALL: std::cell::RefCell<(Option<Arc<loom::sync::atomic::AtomicBool>>, bool)> =
         std::cell::RefCell::new((None, false));
-}
-
-impl std::hash::Hash for StallKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0);
-    }
 }
 
 impl PartialEq for StallKey {
@@ -228,14 +229,14 @@ fn an_insert_stalled_after_its_claim_blocks_no_other_insert_of_the_key() {
     model_reaching(
         "stalled an insert after its claim while the other insert ran",
         || {
-            let map = Arc::new(epochmap::HashMap::<StallKey, Payload, Fixed>::with_tuning(
-                2, 1, 1, Fixed,
-            ));
+            let map = Arc::new(tiny_map_of::<StallKey>());
             let done = Arc::new(loom::sync::atomic::AtomicBool::new(false));
             let (m, d) = (map.clone(), done.clone());
             let other = thread::spawn(move || {
                 let guard = m.guard();
-                let replaced = m.insert(StallKey(A), payload(2), &guard).is_some();
+                let replaced = m
+                    .insert(StallKey(Key::new(A)), payload(2), &guard)
+                    .is_some();
                 drop(guard);
                 // Release: pairs with the stalled thread's Acquire loads.
                 d.store(true, loom::sync::atomic::Ordering::Release);
@@ -243,7 +244,9 @@ fn an_insert_stalled_after_its_claim_blocks_no_other_insert_of_the_key() {
             });
             STALL.with(|s| *s.borrow_mut() = (Some(done), false));
             let guard = map.guard();
-            let mine = map.insert(StallKey(A), payload(1), &guard).is_some();
+            let mine = map
+                .insert(StallKey(Key::new(A)), payload(1), &guard)
+                .is_some();
             drop(guard);
             let (_, stalled) = STALL.with(|s| s.replace((None, false)));
             let theirs = other.join().unwrap();
@@ -252,13 +255,16 @@ fn an_insert_stalled_after_its_claim_blocks_no_other_insert_of_the_key() {
                 "exactly one of the two inserts replaced an entry: {mine} {theirs}"
             );
             let guard = map.guard();
-            let v = map.get(&StallKey(A), &guard).map(Payload::get);
+            let v = map.get(&StallKey(Key::new(A)), &guard).map(Payload::get);
             // A stalled insert resumes only after the other returned, so it is the last.
             if stalled {
                 assert_eq!(v, Some(1), "the stalled insert returned last");
             }
-            assert!(map.remove(&StallKey(A), &guard).is_some());
-            assert!(map.get(&StallKey(A), &guard).is_none(), "a second entry");
+            assert!(map.remove(&StallKey(Key::new(A)), &guard).is_some());
+            assert!(
+                map.get(&StallKey(Key::new(A)), &guard).is_none(),
+                "a second entry"
+            );
             stalled
         },
     );

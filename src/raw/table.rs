@@ -284,7 +284,8 @@ impl<K, V> Table<K, V> {
         // cost little memory, and flushing (a collection step) on every resize of a
         // small map is not free. Loom's tiny tables stay below the threshold, so its
         // search is not widened by crossbeam's queue; with a flush for every table,
-        // the migration models explored 2 to 70 times as many executions.
+        // the migration models explored up to 4.8 times as many executions (model 12:
+        // 1,091,809 against 229,599).
         if large {
             guard.flush();
         }

@@ -131,6 +131,11 @@ impl std::fmt::Debug for Key {
 
 /// Two buckets, one-bucket chunks, one bucket of help per write.
 pub fn tiny_map() -> Map {
+    tiny_map_of()
+}
+
+/// [`tiny_map`] with keys of another type (a model's own key type).
+pub fn tiny_map_of<K>() -> HashMap<K, Payload, Fixed> {
     HashMap::with_tuning(2, 1, 1, Fixed)
 }
 
