@@ -881,6 +881,32 @@ impl<K, V, S> HashMapRef<'_, K, V, S> {
         &self.guard
     }
 
+    /// Lets memory reclamation go on while keeping the handle: moves its
+    /// guard to the current epoch (crossbeam-epoch's [`Guard::repin`]).
+    /// References obtained through the handle before the call end with it,
+    /// which the `&mut self` borrow enforces.
+    ///
+    /// A worker that keeps one handle for a loop of operations should call
+    /// this every few hundred or thousand operations: while a guard stays in
+    /// one epoch, nothing retired since then can be freed, in this map or in
+    /// any other crossbeam-epoch structure of the process. If the thread
+    /// holds other guards too, the epoch cannot move and this does nothing.
+    ///
+    /// ```
+    /// let map = epochmap::HashMap::new();
+    /// let mut m = map.pin();
+    /// for i in 0..10_000u64 {
+    ///     m.insert(i % 100, i);
+    ///     if i % 1_000 == 999 {
+    ///         m.repin();
+    ///     }
+    /// }
+    /// assert_eq!(m.len(), 100);
+    /// ```
+    pub fn repin(&mut self) {
+        self.guard.repin();
+    }
+
     /// See [`HashMap::len`].
     ///
     /// ```

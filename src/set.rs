@@ -288,6 +288,24 @@ where
     K: Hash + Eq + Send + 'static,
     S: BuildHasher,
 {
+    /// Lets memory reclamation go on while keeping the handle; see
+    /// [`HashMapRef::repin`](crate::HashMapRef::repin).
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::new();
+    /// let mut s = set.pin();
+    /// for i in 0..4_000u32 {
+    ///     s.insert(i % 10);
+    ///     if i % 1_000 == 999 {
+    ///         s.repin();
+    ///     }
+    /// }
+    /// assert_eq!(s.len(), 10);
+    /// ```
+    pub fn repin(&mut self) {
+        self.guard.repin();
+    }
+
     /// See [`HashSet::insert`].
     ///
     /// ```

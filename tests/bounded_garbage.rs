@@ -259,3 +259,57 @@ fn retired_tables_are_freed_during_a_run_of_inserts() {
     );
     drop(map);
 }
+
+/// A handle (`HashMapRef`) kept across many writes and re-pinned every 1,024
+/// operations, as a worker loop would hold it, either by dropping it and
+/// pinning again or with `HashMapRef::repin`. crossbeam-epoch by itself
+/// frees garbage in proportion to pins (at most 8 bags of 64 on every 128th
+/// pin of a thread; `repin` does not count as a pin at all), far less than
+/// such a handle retires; the map's own collection step, run every 128
+/// retired nodes, must keep the pile bounded. Without it the pile grew with
+/// the number of replaces.
+fn replaces_on_one_handle(repin: bool) {
+    let _serial = alloc::exclusive();
+    support::flush_until(Duration::from_secs(5), || alloc::current() < 4 << 20);
+    let map = filled();
+    let ops = scaled(1_000_000, 2_000) as u64;
+    let mut rng = Rng::new(7);
+    let mut handle = map.pin();
+    // Warm-up: the thread's epoch state and the collector's queue exist.
+    for i in 0..4_096 {
+        let _ = handle.insert(rng.below(KEYS), i);
+    }
+    drop(handle);
+    let base = alloc::floor(16);
+    alloc::reset_peak();
+    handle = map.pin();
+    for i in 0..ops {
+        if i % 1_024 == 1_023 {
+            if repin {
+                handle.repin();
+            } else {
+                drop(handle);
+                handle = map.pin();
+            }
+        }
+        let _ = handle.insert(rng.below(KEYS), i);
+    }
+    drop(handle);
+    let pile = alloc::peak().saturating_sub(base);
+    let how = if repin { "repin()" } else { "drop and pin" };
+    println!("{ops} replaces on one handle, {how} every 1,024: peak {pile} B above the start");
+    assert!(
+        pile <= 1 << 20,
+        "garbage piled up under a long-held handle ({how}): peak {pile} B above the start"
+    );
+}
+
+#[test]
+fn a_handle_pinned_again_every_1024_replaces_does_not_pile_up_garbage() {
+    replaces_on_one_handle(false);
+}
+
+#[test]
+fn a_handle_repinned_every_1024_replaces_does_not_pile_up_garbage() {
+    replaces_on_one_handle(true);
+}

@@ -84,8 +84,12 @@ impl<K, V> Table<K, V> {
         if free.empty {
             // Take the EMPTY tag byte first: from here on the region end has moved past this
             // bucket for every later writer, and no other writer can claim this slot.
-            // Acquire: pairs with the Release tag CASes of other claimers of this bucket.
-            let mut word = bucket.tags.load(ord::ACQUIRE);
+            // Relaxed (pairs with nothing): the word only seeds the CAS below, which fails
+            // and reloads with Acquire if it is stale, or sends us back to `scan` (Lost),
+            // whose loads are Acquire. Nothing is read through it, and an EMPTY byte never
+            // comes back, so a stale word cannot show a taken slot as free for good. Was
+            // Acquire; weakened after no model caught it (docs/loom.md, fifth weaken run).
+            let mut word = bucket.tags.load(ord::RELAXED);
             loop {
                 if tag_byte(word, free.index) != 0 {
                     return Claim::Lost;
@@ -281,10 +285,16 @@ impl<K, V> Table<K, V> {
         claim: Shared<'g, Node<K, V>>,
         guard: &'g Guard,
     ) -> bool {
-        // Release: publishes the node to readers' Acquire slot loads (`lookup`), pairing
-        // with them; Acquire on failure: pairs with the killer's/sealer's Release CAS.
+        // Relaxed on success: the node is already published. The value this CAS replaces
+        // was written by a claim CAS (nothing else writes a PENDING or COPY pointer), which
+        // is a Release RMW, and an RMW continues the release sequence of the write it
+        // reads from; so a reader whose Acquire load (`lookup`) reads the committed
+        // pointer synchronizes with that claim, after which the node was never written.
+        // Nothing is read after a success. Acquire on failure: pairs with the killer's or
+        // sealer's Release CAS. Was AcqRel; weakened after no model caught it (docs/loom.md,
+        // fifth weaken run).
         own.bucket.slots[own.index]
-            .compare_exchange(claim, claim.with_tag(0), ord::ACQ_REL, ord::ACQUIRE, guard)
+            .compare_exchange(claim, claim.with_tag(0), ord::RELAXED, ord::ACQUIRE, guard)
             .is_ok()
     }
 
@@ -300,14 +310,19 @@ impl<K, V> Table<K, V> {
         // other threads first so that retry loops stay short.
         #[cfg(loom)]
         crate::sync::yield_to_others();
-        // AcqRel: Release pairs with the Acquire loads of claimers that reuse the tombstone;
-        // Acquire on failure pairs with the killer's/sealer's Release CAS.
+        // Relaxed both ways (pairs with nothing): a tombstone carries no data. A claimer
+        // that reuses it, a sealer that turns it MOVED and a resolve that skips it read
+        // nothing through it (the retracted node is freed through the epoch, not through
+        // this slot), and we read nothing after it: the caller retries from `scan`, whose
+        // loads are Acquire, whether this succeeds or finds the claim killed or sealed.
+        // Was AcqRel/Acquire; weakened after no model caught the success ordering
+        // Relaxed (docs/loom.md, fifth weaken run).
         if own.bucket.slots[own.index]
             .compare_exchange(
                 claim,
                 Shared::null().with_tag(TAG_TOMBSTONE),
-                ord::ACQ_REL,
-                ord::ACQUIRE,
+                ord::RELAXED,
+                ord::RELAXED,
                 guard,
             )
             .is_ok()

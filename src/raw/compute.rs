@@ -78,6 +78,7 @@ where
         // CAS gives it back. Only a claim that other writers may still be reading
         // keeps its key, and then the winner's equal key is cloned.
         let mut key = Some(key);
+        super::node::collect_if_due(guard);
         let mut table = self.writable(hash, guard);
         loop {
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred

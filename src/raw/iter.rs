@@ -115,9 +115,9 @@ where
         // One root bucket's worth of hash space, aligned to `lo` if the root shrank
         // (or if the range starts inside a root bucket), cut at the end of the range.
         let width_log = if self.lo == 0 {
-            root.shift
+            root.shift()
         } else {
-            root.shift.min(self.lo.trailing_zeros())
+            root.shift().min(self.lo.trailing_zeros())
         };
         let lo = self.lo;
         // `lo` is a multiple of `1 << width_log`, so this is `lo + width - 1`, no overflow.
@@ -179,7 +179,7 @@ where
     /// log2 of the hash-space width of one bucket of the current root table.
     pub(crate) fn root_bucket_log(&self, guard: &Guard) -> u32 {
         // Acquire: pairs with the Release root swing of a finished migration.
-        self.root.table(ord::ACQUIRE, guard).shift
+        self.root.table(ord::ACQUIRE, guard).shift()
     }
 
     /// Folds `f` over the entries whose hashes lie in `[lo, last]`, on any

@@ -361,6 +361,9 @@ where
         // SAFETY: our own node; its key is immutable and lives until `rejected` frees it.
         let key = unsafe { &ptr.deref().key };
         let mut yielded = None;
+        // Before anything changes: the step may run a destructor that panics
+        // (`rejected` then frees our node).
+        node::collect_if_due(guard);
         let mut table = self.writable(hash, guard);
         loop {
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
@@ -440,6 +443,7 @@ where
         // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
         // free); `guard` is pinned.
         let t = unsafe { table.deref() };
+        t.witness();
         let committed = t.aux.used.sum() + self.len.sum();
         committed * table::MAX_LOAD_DEN >= t.nbuckets * SLOTS * table::MAX_LOAD_NUM
     }
@@ -518,6 +522,7 @@ where
         // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
         // free); `guard` is pinned.
         let t = unsafe { root.deref() };
+        t.witness();
         if t.nbuckets <= self.tuning.min_buckets {
             return;
         }
@@ -594,6 +599,7 @@ where
         K: Clone,
     {
         let hash = self.hash(key);
+        node::collect_if_due(guard);
         let mut table = self.writable(hash, guard);
         let mut spare_key: Option<K> = None;
         loop {
@@ -689,6 +695,7 @@ where
         F: FnMut(&K, &V) -> bool,
     {
         let hash = self.hash(key);
+        node::collect_if_due(guard);
         let mut table = self.writable(hash, guard);
         loop {
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred

@@ -26,6 +26,7 @@ impl<K, V, S> RawMap<K, V, S> {
     pub(crate) fn snapshot(&self, guard: &Guard) -> Snapshot {
         // Acquire: pairs with the Release root swing (`finish`).
         let r = self.root.table(ord::ACQUIRE, guard);
+        r.witness();
         // Acquire: pairs with the Release CAS linking `next` (`link_next`).
         let next = r.next.load(ord::ACQUIRE, guard);
         let migration = if next.is_null() {
@@ -33,6 +34,7 @@ impl<K, V, S> RawMap<K, V, S> {
         } else {
             // SAFETY: as above.
             let n = unsafe { next.deref() };
+            n.witness();
             // Relaxed: a progress figure only; nothing is read through it.
             let done = r.aux.chunks_done.load(ord::RELAXED);
             Some((n.nbuckets, done, r.nchunks(), r.chunk))

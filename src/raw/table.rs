@@ -75,6 +75,11 @@ pub(crate) struct Table<K, V> {
     /// The table this one is migrating into; null while it is not resizing.
     pub(crate) next: Atomic<Table<K, V>>,
     pub(crate) aux: Box<Aux>,
+    /// Under loom: a cell written when the table is built and read by
+    /// [`Table::witness`] wherever the header is used, so that loom sees the
+    /// header's initialisation (see there).
+    #[cfg(loom)]
+    born: loom::cell::UnsafeCell<u8>,
     _marker: core::marker::PhantomData<Bucket<K, V>>,
 }
 
@@ -138,6 +143,8 @@ impl<K, V> Table<K, V> {
                     .collect(),
                 used: Striped::new(used_stripes),
             }),
+            #[cfg(loom)]
+            born: loom::cell::UnsafeCell::new(0),
             _marker: core::marker::PhantomData,
         };
         // SAFETY: `raw` is a fresh allocation of `layout`, which starts with a
@@ -163,6 +170,7 @@ impl<K, V> Table<K, V> {
     /// Bucket `i & (nbuckets - 1)`.
     #[inline(always)]
     pub(crate) fn bucket(&self, i: usize) -> &Bucket<K, V> {
+        self.witness();
         let i = i & self.mask;
         // SAFETY: `i < nbuckets`, the allocation holds `nbuckets` initialised
         // buckets after the header, and they live as long as the header.
@@ -183,15 +191,43 @@ impl<K, V> Table<K, V> {
     /// The home bucket of a hash: its top bits.
     #[inline(always)]
     pub(crate) fn home(&self, hash: u64) -> usize {
+        self.witness();
         (hash >> self.shift) as usize
     }
 
+    /// `64 - log2(nbuckets)`, for the iterator's hash ranges.
+    #[inline(always)]
+    pub(crate) fn shift(&self) -> u32 {
+        self.witness();
+        self.shift
+    }
+
     pub(crate) fn nchunks(&self) -> usize {
+        self.witness();
         self.nbuckets.div_ceil(self.chunk)
     }
 
     pub(crate) fn capacity(&self) -> usize {
+        self.witness();
         Self::capacity_of(self.nbuckets)
+    }
+
+    /// Tells loom that this thread reads the table's header.
+    ///
+    /// The header (`shift`, `nbuckets`, `mask`, `chunk`) is plain data written
+    /// once, before the table is published by a `Release` store or CAS; every
+    /// thread that reaches the table must have loaded its pointer with
+    /// `Acquire` (or be ordered after such a load) to read it. Loom does not
+    /// track plain fields, so a root or `next` load weakened to `Relaxed`
+    /// went unnoticed as long as the buckets' atomics were all the model
+    /// checked (docs/loom.md, fifth weaken run). Under loom this reads a cell
+    /// written at construction, which loom reports as a causality violation
+    /// when it is not ordered after the table was built. Outside loom it is
+    /// nothing.
+    #[inline(always)]
+    pub(crate) fn witness(&self) {
+        #[cfg(loom)]
+        self.born.with(|_| ());
     }
 
     /// Whether the used-slot estimate is past the load limit. A table filled
