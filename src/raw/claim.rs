@@ -7,7 +7,10 @@
 //! 1. **Claim** the first free slot with the node tagged PENDING (or COPY for
 //!    migration). Readers skip pending nodes. An EMPTY slot is claimed by a
 //!    CAS on its tag byte first (so the region end moves before the pointer
-//!    appears), a tombstone by a CAS on its pointer and then a re-tag.
+//!    appears), a tombstone by a CAS on its pointer and then a re-tag. A
+//!    COPY claim takes only EMPTY slots: all copiers of a node claim with the
+//!    same value, and only a slot that holds a COPY value once in its life
+//!    keeps one copier's commit from landing on another's claim.
 //! 2. **Fence** (`SeqCst`) and **re-scan** the region. The fence is the one
 //!    place the map needs store→load order: two claimers each store their
 //!    claim and then load the other's slot (Dekker); with the fences at least

@@ -339,6 +339,26 @@ where
                     target = self.advance(target, hash, guard);
                 }
                 Scan::Absent(Some(free)) => {
+                    // A COPY claim goes only into an EMPTY slot, never a tombstone. Every
+                    // copier of this node claims with the same value, COPY(node), so a
+                    // tombstone that once held one copier's killed claim could take another
+                    // copier's identical claim, and the first copier's commit CAS, which
+                    // compares values, would then succeed on a claim it does not own, one
+                    // whose owner has not resolved yet (and whose retag it can overtake):
+                    // the key could end up in two slots, or in one under another key's
+                    // tag. An EMPTY slot is claimed once in a table's life, so a COPY
+                    // value sits in a given slot at most once, and a commit or retract of
+                    // a COPY claim can only meet its own.
+                    let free = if free.empty {
+                        free
+                    } else if let Some(empty) = t.first_empty(hash) {
+                        empty
+                    } else {
+                        // No EMPTY slot left in the whole target: as for `Absent(None)`.
+                        self.overflow(t, guard);
+                        target = self.advance(target, hash, guard);
+                        continue;
+                    };
                     if free.pos >= SLOTS && t.over_load() {
                         // Copies have pushed the target past its load limit: start its
                         // resize early, while there is still room to copy into it. Checked

@@ -972,23 +972,78 @@ mod tests {
         let m = tiny();
         let g = crossbeam_epoch::pin();
         let key = 1u64; // home bucket 0 in every table size
-        m.insert(key, 7, &g);
-        m.begin_resize_exact(8, &g).unwrap();
-        let root = m.root.table(ord::ACQUIRE, &g);
-        // SAFETY (test): linked by `begin_resize_exact`, alive while `g` is pinned.
-        let next = unsafe { root.next.load(ord::ACQUIRE, &g).deref() };
+        let (root, next) = resizing_with(&m, key, &g);
         let slot = root.bucket(0).slots.iter().find(|s| {
             bucket::readable_node(s.load(ord::ACQUIRE, &g)).is_some_and(|n| n.key == key)
         });
         let stale_hash = u64::MAX; // home: the last bucket of the new table
         m.migrate_slot(slot.unwrap(), Shared::null(), Some(stale_hash), next, &g);
-        m.help_root(&g);
+        finish_and_find_once(&m, key, &g);
+    }
+
+    /// A migration copy claims only EMPTY slots, never a tombstone. Every copier
+    /// of a node claims with the same value, COPY(node); if a tombstone left by one
+    /// copier's killed claim could take another copier's claim, the first copier's
+    /// commit CAS would succeed on the second one's claim before its owner resolved
+    /// it (and could overtake its retag), putting the key in two slots or under
+    /// another key's tag. Here the key's home bucket in the new table holds a
+    /// tombstone ahead of its EMPTY slots; the copy must leave it alone.
+    #[test]
+    fn a_copy_never_reuses_a_tombstone() {
+        let m = tiny();
+        let g = crossbeam_epoch::pin();
+        let key = 1u64; // home bucket 0 in every table size
+        let (_, next) = resizing_with(&m, key, &g);
+        // A claim of another key of bucket 0 in slot 0 of the new table, retracted:
+        // slot 0 becomes a tombstone, the first free slot of the key's region.
+        let other = 2u64;
+        let free = probe::Free {
+            bucket: next.bucket(0),
+            index: 0,
+            pos: 0,
+            empty: true,
+        };
+        let node = Box::into_raw(Node::boxed(other, 0u64));
+        let claim = Shared::from(node as *const Node<u64, u64>).with_tag(TAG_PENDING);
+        assert!(matches!(
+            next.claim(&free, other, claim, &g),
+            Claim::Claimed
+        ));
+        next.retract(&free, claim, &g);
+        let tombstone = |t: &Table<u64, u64>| {
+            bucket::state(t.bucket(0).slots[0].load(ord::ACQUIRE, &g)) == bucket::State::Tombstone
+        };
+        assert!(tombstone(next));
+        // SAFETY (test): the retracted node is in no slot and no other thread saw it.
+        let (_key, _value) = unsafe { Node::into_parts(node) };
+        finish_and_find_once(&m, key, &g);
+        assert!(tombstone(next), "the copy reused the tombstone");
+    }
+
+    /// Inserts `key` → 7 and starts a resize of the 2-bucket table to 8 buckets;
+    /// returns the old and the new table.
+    fn resizing_with<'g>(
+        m: &'g RawMap<u64, u64, Identity>,
+        key: u64,
+        g: &'g Guard,
+    ) -> (&'g Table<u64, u64>, &'g Table<u64, u64>) {
+        m.insert(key, 7, g);
+        m.begin_resize_exact(8, g).unwrap();
+        let root = m.root.table(ord::ACQUIRE, g);
+        // SAFETY (test): linked by `begin_resize_exact`, alive while `g` is pinned.
+        let next = unsafe { root.next.load(ord::ACQUIRE, g).deref() };
+        (root, next)
+    }
+
+    /// Helps the resize of [`resizing_with`] to its end; then `key` → 7 must be
+    /// found, and copied once.
+    fn finish_and_find_once(m: &RawMap<u64, u64, Identity>, key: u64, g: &Guard) {
         while m.stats.resizes_finished.load(SeqCst) == 0 {
-            m.help_root(&g);
+            m.help_root(g);
         }
-        assert_eq!(root_buckets(&m, &g), 8);
-        assert_eq!(m.get(&key, &g).map(|n| *n.value), Some(7));
-        assert_eq!(m.iter(&g).count(), 1, "the key was copied once");
+        assert_eq!(root_buckets(m, g), 8);
+        assert_eq!(m.get(&key, g).map(|n| *n.value), Some(7));
+        assert_eq!(m.iter(g).count(), 1, "the key was copied once");
     }
 
     /// Growth by load doubles the table: a resize starts one entry past the

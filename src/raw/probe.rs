@@ -210,6 +210,25 @@ impl<K, V> Table<K, V> {
         }
     }
 
+    /// The first EMPTY slot of `hash`'s region (its last bucket has one), for
+    /// a COPY claim, which must not reuse a tombstone (see `copy_into`). None if
+    /// no bucket of the table has an EMPTY slot left.
+    pub(crate) fn first_empty(&self, hash: u64) -> Option<Free<'_, K, V>> {
+        let home = self.home(hash);
+        (0..self.nbuckets).find_map(|dist| {
+            let bucket = self.bucket(home + dist);
+            // Acquire: pairs with the Release tag-word CASes of `claim`/`retag`, as in
+            // `scan` (only the EMPTY bytes are used; an EMPTY byte never comes back).
+            let word = bucket.tags.load(ord::ACQUIRE);
+            match_empty(word).next().map(|i| Free {
+                bucket,
+                index: i,
+                pos: dist * SLOTS + i,
+                empty: true,
+            })
+        })
+    }
+
     /// The first reusable slot of a bucket: a tombstone, else an EMPTY slot.
     fn free_slot<'g>(
         &'g self,
