@@ -491,6 +491,7 @@ where
     /// alone would round up to four times the size at every growth (measured:
     /// 49.6 instead of 32.8 bytes per entry after 1M inserts, docs/benchmarks.md).
     fn grow_target(&self, table: &Table<K, V>) -> usize {
+        table.witness();
         let live = self.len.sum().max(1);
         let want = live.saturating_mul(2);
         match Table::<K, V>::buckets_for(want) {

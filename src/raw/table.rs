@@ -235,6 +235,7 @@ impl<K, V> Table<K, V> {
     /// promises `n` inserts without a resize (the `ops` fuzz target caught the
     /// earlier `>=`, which grew a 49-capacity table on its 49th insert).
     pub(crate) fn over_load(&self) -> bool {
+        self.witness();
         self.aux.used.sum() * MAX_LOAD_DEN > self.nbuckets * SLOTS * MAX_LOAD_NUM
     }
 
@@ -303,6 +304,8 @@ impl<K, V> Table<K, V> {
         unsafe impl<K, V> Send for SendPtr<K, V> {}
         let p = SendPtr(ptr as *mut Self);
         // SAFETY: the caller hands over a table that is still allocated.
+        unsafe { (*ptr).witness() };
+        // SAFETY: as above.
         let large = unsafe { (*ptr).nbuckets } >= FLUSH_RETIRED_BUCKETS;
         // SAFETY: crossbeam runs the closure after every guard pinned before this call
         // is gone; later guards cannot reach the table.
