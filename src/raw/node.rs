@@ -45,7 +45,8 @@ fn note_retired() {
 /// entries retires far more than that, and its garbage grew with the number
 /// of writes: 1M replaces on a handle re-pinned every 1,024 left a peak of
 /// 48 MB of garbage, 186 KB with this step (`tests/bounded_garbage.rs`,
-/// `a_handle_held_across_many_replaces_does_not_pile_up_garbage`). With it the
+/// `a_handle_pinned_again_every_1024_replaces_does_not_pile_up_garbage` and its
+/// `repin` twin). With it the
 /// work of freeing follows the garbage made: 128 retired nodes, then a step
 /// that frees up to 512.
 ///

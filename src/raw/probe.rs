@@ -220,12 +220,18 @@ impl<K, V> Table<K, V> {
             // Acquire: pairs with the Release tag-word CASes of `claim`/`retag`, as in
             // `scan` (only the EMPTY bytes are used; an EMPTY byte never comes back).
             let word = bucket.tags.load(ord::ACQUIRE);
-            match_empty(word).next().map(|i| Free {
-                bucket,
-                index: i,
-                pos: dist * SLOTS + i,
-                empty: true,
-            })
+            Self::empty_slot(bucket, word, dist)
+        })
+    }
+
+    /// The first EMPTY slot of `bucket` as its tag word `word` shows it, `dist`
+    /// buckets from home.
+    fn empty_slot<'g>(bucket: &'g Bucket<K, V>, word: u64, dist: usize) -> Option<Free<'g, K, V>> {
+        match_empty(word).next().map(|i| Free {
+            bucket,
+            index: i,
+            pos: dist * SLOTS + i,
+            empty: true,
         })
     }
 
@@ -251,11 +257,6 @@ impl<K, V> Table<K, V> {
                 }
             }
         }
-        match_empty(word).next().map(|i| Free {
-            bucket,
-            index: i,
-            pos: dist * SLOTS + i,
-            empty: true,
-        })
+        Self::empty_slot(bucket, word, dist)
     }
 }
