@@ -1,5 +1,9 @@
 //! Instruction-count probe for the read path (run under callgrind):
 //! `cargo build --release --example get_profile && valgrind --tool=callgrind target/release/examples/get_profile epochmap 1024`
+//!
+//! `get_profile ab 1024` times epochmap's and hashbrown's gets in alternation
+//! in one process and prints the median ratio: on this noisy VM the steadiest
+//! figure for the hot read path (docs/benchmarks.md).
 use std::hint::black_box;
 
 fn main() {
@@ -70,14 +74,7 @@ fn main() {
         }
         "epochmap-get-time" | "hashbrown-get-time" => {
             // Random-order gets of present keys; prints ns per get (best of 5 passes).
-            let mut order: Vec<u64> = keys.clone();
-            let mut x = 0x2545F4914F6CDD1Du64;
-            for i in (1..order.len()).rev() {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                order.swap(i, (x % (i as u64 + 1)) as usize);
-            }
+            let order = shuffled(&keys);
             let mut best = f64::MAX;
             if which.starts_with("epochmap") {
                 let map = epochmap::HashMap::with_hasher(hasher);
@@ -107,6 +104,50 @@ fn main() {
             }
             eprintln!("{which} n={n}: {best:.2} ns/get");
         }
+        "ab" => {
+            // The two maps' gets timed in alternation in one process, 300 rounds
+            // of about 200,000 gets each: the ratio of each round is taken while
+            // both run in the same mood of this virtual machine, whose speed
+            // changes by up to 1.6x from one process or minute to the next.
+            let order = shuffled(&keys);
+            let em = epochmap::HashMap::with_hasher(hasher.clone());
+            let m = em.pin();
+            let mut hb = hashbrown::HashMap::with_hasher(hasher);
+            for &k in &keys {
+                m.insert(k, k);
+                hb.insert(k, k);
+            }
+            let passes = (200_000 / n).max(1);
+            let per_get =
+                |t: std::time::Instant| t.elapsed().as_nanos() as f64 / (passes * n) as f64;
+            let (mut e, mut h, mut r) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..300 {
+                let t = std::time::Instant::now();
+                for _ in 0..passes {
+                    for k in &order {
+                        sum = sum.wrapping_add(*m.get(black_box(k)).unwrap());
+                    }
+                }
+                let te = per_get(t);
+                let t = std::time::Instant::now();
+                for _ in 0..passes {
+                    for k in &order {
+                        sum = sum.wrapping_add(*hb.get(black_box(k)).unwrap());
+                    }
+                }
+                let th = per_get(t);
+                e.push(te);
+                h.push(th);
+                r.push(te / th);
+            }
+            eprintln!(
+                "n={n}: epochmap {:.2} ns/get, hashbrown {:.2} ns/get (medians of 300 rounds); \
+                 epochmap / hashbrown: median of the rounds' ratios {:.3}",
+                median(&mut e),
+                median(&mut h),
+                median(&mut r)
+            );
+        }
         "hashbrown-insert" => {
             let mut map = hashbrown::HashMap::with_hasher(hasher);
             let t = std::time::Instant::now();
@@ -129,4 +170,22 @@ fn main() {
         }
     }
     println!("{sum}");
+}
+
+/// `keys` in a fixed pseudo-random order (xorshift Fisher-Yates).
+fn shuffled(keys: &[u64]) -> Vec<u64> {
+    let mut order = keys.to_vec();
+    let mut x = 0x2545F4914F6CDD1Du64;
+    for i in (1..order.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }

@@ -212,6 +212,102 @@ fn a_reader_follows_a_resize_started_by_another_thread() {
     });
 }
 
+/// Model 16: the map's shape read while another thread resizes it. `stats()`
+/// and `capacity()` read the root table's header and, during a resize, the
+/// new table's; model 9's reader reaches the new table only after an `Acquire`
+/// load in `get` that already synchronized with its creator, so no model read
+/// a header through the root or `next` load of these two functions alone.
+/// Here the observer does nothing else: each table header it reads (its
+/// `nbuckets`, through the tracked header, `Table::witness`) is ordered after
+/// the table's initialisation only by those loads.
+///
+/// The writer is model 9's. The observer's figures must be those of a table
+/// that existed: 2 or 4 buckets, a capacity of the 2-bucket or the 4-bucket
+/// table, and a migration, if it saw one, into 4 buckets.
+#[test]
+fn the_shape_is_read_consistently_while_another_thread_resizes() {
+    model(|| {
+        let map = filled_map(&[A, D]);
+        let small = map.capacity();
+        let m = map.clone();
+        let observer = thread::spawn(move || {
+            let stats = m.stats();
+            (
+                stats.buckets,
+                stats.migration.map(|p| p.to_buckets),
+                m.capacity(),
+            )
+        });
+        resize_insert_c_replace_a(&map);
+        let (buckets, to, capacity) = observer.join().unwrap();
+        let large = map.capacity();
+        assert!(large > small, "the resize grew the capacity");
+        assert!(buckets == 2 || buckets == 4, "{buckets} buckets");
+        assert!(to.is_none() || to == Some(4), "a migration into {to:?}");
+        assert!(
+            capacity == small || capacity == large,
+            "capacity {capacity}: neither {small} nor {large}"
+        );
+    });
+}
+
+/// Model 17: model 16 with an iterator as the observer. The iterator meets
+/// the root and the new table through its own loads (`RawIter::step`), with
+/// no `get` before them. D, present throughout, is yielded once; A once,
+/// with its old or its new value; C, inserted meanwhile, at most once.
+#[test]
+fn an_iterator_follows_a_resize_started_by_another_thread() {
+    // Bound 1: a weakened root or `next` load needs the observer to run once
+    // between the writer's link and its root swing, one preemption; at bound 2
+    // the iterator's dozens of slot loads keep this model running past five minutes.
+    model_with(Some(1), loom::model::Builder::new().max_branches, || {
+        let map = filled_map(&[A, D]);
+        let m = map.clone();
+        let observer = thread::spawn(move || {
+            let guard = m.guard();
+            let mut seen: Vec<(u64, u64)> =
+                m.iter(&guard).map(|(k, v)| (k.get(), v.get())).collect();
+            seen.sort_unstable();
+            seen
+        });
+        resize_insert_c_replace_a(&map);
+        let seen = observer.join().unwrap();
+        let count = |k: u64| seen.iter().filter(|&&(sk, _)| sk == k).count();
+        assert_eq!(count(D), 1, "D is present throughout: {seen:?}");
+        assert_eq!(count(A), 1, "A is present throughout: {seen:?}");
+        assert!(count(C) <= 1, "C at most once: {seen:?}");
+        for &(k, v) in &seen {
+            assert!(v == k || (k == A && v == NEW), "{k:#x} => {v}");
+        }
+    });
+}
+
+/// Model 18: a `reserve` racing a resize started by another thread. The
+/// reserving thread reads the root and its `next` in `try_reserve` and then
+/// helps the migration it finds, with nothing before those loads to order
+/// it after the new table's creation. Afterwards every key is there once.
+#[test]
+fn a_reserve_helps_a_resize_started_by_another_thread() {
+    model(|| {
+        let map = filled_map(&[A, D]);
+        let m = map.clone();
+        let helper = thread::spawn(move || {
+            let guard = m.guard();
+            m.reserve(0, &guard);
+        });
+        resize_insert_c_replace_a(&map);
+        helper.join().unwrap();
+        let guard = map.guard();
+        assert_eq!(value(&map, A, &guard), Some(NEW));
+        assert_eq!(value(&map, C, &guard), Some(C));
+        assert_eq!(value(&map, D, &guard), Some(D));
+        drop(guard);
+        for k in [A, C, D] {
+            assert_single(&map, k);
+        }
+    });
+}
+
 /// Two threads start a resize at once (different sizes), racing on the CAS
 /// of `next` in `link_next`: exactly one table is linked, the loser's is
 /// freed, and both threads go on in the winner's. One thread then inserts C

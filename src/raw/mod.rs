@@ -763,6 +763,7 @@ where
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
             // free); `guard` is pinned.
             let r = unsafe { root.deref() };
+            r.witness();
             // Acquire: pairs with the Release CAS linking `next`.
             let next = r.next.load(ord::ACQUIRE, guard);
             if next.is_null() {
@@ -774,6 +775,7 @@ where
             }
             // SAFETY: as above.
             let n = unsafe { next.deref() };
+            n.witness();
             if n.nbuckets >= nbuckets {
                 self.help_migrate(r, n, guard);
                 return Ok(());
