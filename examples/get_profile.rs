@@ -105,10 +105,12 @@ fn main() {
             eprintln!("{which} n={n}: {best:.2} ns/get");
         }
         "ab" => {
-            // The two maps' gets timed in alternation in one process, 300 rounds
-            // of about 200,000 gets each: the ratio of each round is taken while
-            // both run in the same mood of this virtual machine, whose speed
-            // changes by up to 1.6x from one process or minute to the next.
+            // The two maps' gets timed in alternation in one process: 300 rounds,
+            // each of max(200,000 / n, 1) passes over the n keys per map (200 passes
+            // at 1,024 keys, one of 1,048,576 gets at 1M), the maps' order swapped
+            // every round. The ratio of each round is taken while both run in the
+            // same mood of this virtual machine, whose speed changes by up to 1.6x
+            // from one process or minute to the next.
             let order = shuffled(&keys);
             let em = epochmap::HashMap::with_hasher(hasher.clone());
             let m = em.pin();
@@ -117,25 +119,23 @@ fn main() {
                 m.insert(k, k);
                 hb.insert(k, k);
             }
+            // Lookups in a map caught mid-resize would also visit the new table.
+            while em.stats().migration.is_some() {
+                m.reserve(0);
+            }
             let passes = (200_000 / n).max(1);
-            let per_get =
-                |t: std::time::Instant| t.elapsed().as_nanos() as f64 / (passes * n) as f64;
             let (mut e, mut h, mut r) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..300 {
-                let t = std::time::Instant::now();
-                for _ in 0..passes {
-                    for k in &order {
-                        sum = sum.wrapping_add(*m.get(black_box(k)).unwrap());
-                    }
-                }
-                let te = per_get(t);
-                let t = std::time::Instant::now();
-                for _ in 0..passes {
-                    for k in &order {
-                        sum = sum.wrapping_add(*hb.get(black_box(k)).unwrap());
-                    }
-                }
-                let th = per_get(t);
+            for round in 0..300 {
+                let time_e = |sum: &mut u64| time_gets(|k| *m.get(k).unwrap(), &order, passes, sum);
+                let time_h =
+                    |sum: &mut u64| time_gets(|k| *hb.get(k).unwrap(), &order, passes, sum);
+                let (te, th) = if round % 2 == 0 {
+                    let te = time_e(&mut sum);
+                    (te, time_h(&mut sum))
+                } else {
+                    let th = time_h(&mut sum);
+                    (time_e(&mut sum), th)
+                };
                 e.push(te);
                 h.push(th);
                 r.push(te / th);
@@ -185,6 +185,18 @@ fn shuffled(keys: &[u64]) -> Vec<u64> {
     order
 }
 
+/// ns per get of `passes` passes of `get` over `order`; adds the values to `sum`.
+fn time_gets(get: impl Fn(&u64) -> u64, order: &[u64], passes: usize, sum: &mut u64) -> f64 {
+    let t = std::time::Instant::now();
+    for _ in 0..passes {
+        for k in order {
+            *sum = sum.wrapping_add(get(black_box(k)));
+        }
+    }
+    t.elapsed().as_nanos() as f64 / (passes * order.len()) as f64
+}
+
+/// The upper median (the element at index `len / 2` once sorted).
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]

@@ -217,9 +217,13 @@ impl<K, V> Table<K, V> {
         let home = self.home(hash);
         (0..self.nbuckets).find_map(|dist| {
             let bucket = self.bucket(home + dist);
-            // Acquire: pairs with the Release tag-word CASes of `claim`/`retag`, as in
-            // `scan` (only the EMPTY bytes are used; an EMPTY byte never comes back).
-            let word = bucket.tags.load(ord::ACQUIRE);
+            // Relaxed (pairs with nothing): the word only chooses the slot, which
+            // `claim` then takes with its own tag CAS (AcqRel), failing on a slot taken
+            // meanwhile; nothing is read through it. An EMPTY byte never comes back, so
+            // a stale word shows more EMPTY slots, never fewer, and cannot make this
+            // return None wrongly. As for `claim`'s seed load (design.md, W1). Was
+            // Acquire; weakened after no model caught it (docs/loom.md, sixth run).
+            let word = bucket.tags.load(ord::RELAXED);
             Self::empty_slot(bucket, word, dist)
         })
     }
