@@ -83,11 +83,7 @@ fn main() {
                     m.insert(k, k);
                 }
                 for _ in 0..5 {
-                    let t = std::time::Instant::now();
-                    for k in &order {
-                        sum = sum.wrapping_add(*m.get(black_box(k)).unwrap());
-                    }
-                    best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
+                    best = best.min(time_gets(|k| *m.get(k).unwrap(), &order, 1, &mut sum));
                 }
             } else {
                 let mut map = hashbrown::HashMap::with_hasher(hasher);
@@ -95,11 +91,7 @@ fn main() {
                     map.insert(k, k);
                 }
                 for _ in 0..5 {
-                    let t = std::time::Instant::now();
-                    for k in &order {
-                        sum = sum.wrapping_add(*map.get(black_box(k)).unwrap());
-                    }
-                    best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
+                    best = best.min(time_gets(|k| *map.get(k).unwrap(), &order, 1, &mut sum));
                 }
             }
             eprintln!("{which} n={n}: {best:.2} ns/get");

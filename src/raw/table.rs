@@ -303,10 +303,11 @@ impl<K, V> Table<K, V> {
         // header is plain data, so freeing it on another thread is sound.
         unsafe impl<K, V> Send for SendPtr<K, V> {}
         let p = SendPtr(ptr as *mut Self);
-        // SAFETY: the caller hands over a table that is still allocated.
-        unsafe { (*ptr).witness() };
-        // SAFETY: as above.
-        let large = unsafe { (*ptr).nbuckets } >= FLUSH_RETIRED_BUCKETS;
+        // SAFETY: the caller hands over a table that is still allocated; the
+        // reference is not used after the free is deferred below.
+        let table = unsafe { &*ptr };
+        table.witness();
+        let large = table.nbuckets >= FLUSH_RETIRED_BUCKETS;
         // SAFETY: crossbeam runs the closure after every guard pinned before this call
         // is gone; later guards cannot reach the table.
         unsafe {
