@@ -40,10 +40,11 @@ fn four_bucket_map(keys: &[u64]) -> Arc<Map> {
     map
 }
 
-/// The main thread of models 9 and 14: links a 4-bucket table, inserts C
-/// (its help migrates bucket 0, so C exists only in the new table), then
-/// replaces A (its help migrates bucket 1, the last chunk, and swings the
-/// root).
+/// The main thread of models 9 and 14–20 (but 15): links a 4-bucket table,
+/// inserts C (its help migrates bucket 0, so C exists only in the new
+/// table), then replaces A (its help migrates bucket 1, the last chunk, and
+/// swings the root). If another thread linked a resize of the 2-bucket root
+/// first, the link is skipped and the two writes help that resize instead.
 fn resize_insert_c_replace_a(map: &Map) {
     let guard = map.guard();
     map.begin_resize(4, &guard);
@@ -54,7 +55,24 @@ fn resize_insert_c_replace_a(map: &Map) {
     assert_eq!(old, Some(A));
 }
 
-/// The end state of models 9, 14 and 18, whose main thread ran
+/// The race of models 9, 14 and 17–20: a map holding A and D, `other` on a
+/// spawned thread, and model 9's writer ([`resize_insert_c_replace_a`]) on
+/// the main thread. Returns the map and what `other` returned. (Model 16
+/// sets the race up by hand: it reads the map's capacity first.)
+fn race_with_resizing_writer<T, F>(other: F) -> (Arc<Map>, T)
+where
+    T: Send + 'static,
+    F: FnOnce(&Map) -> T + Send + 'static,
+{
+    let map = filled_map(&[A, D]);
+    let m = map.clone();
+    let handle = thread::spawn(move || other(&m));
+    resize_insert_c_replace_a(&map);
+    let out = handle.join().unwrap();
+    (map, out)
+}
+
+/// The end state of models 9, 14 and 18–20, whose main thread ran
 /// [`resize_insert_c_replace_a`]: A holds `NEW`, C holds C and D holds `d`,
 /// each key once, and `len` is 3. Removes the three keys.
 fn assert_after_insert_c_replace_a(map: &Map, d: u64) {
@@ -197,18 +215,14 @@ fn iteration_during_resize_yields_present_keys_once() {
 #[test]
 fn a_reader_follows_a_resize_started_by_another_thread() {
     model(|| {
-        let map = filled_map(&[A, D]);
-        let m = map.clone();
-        let reader = thread::spawn(move || {
+        let (map, ()) = race_with_resizing_writer(|m| {
             let guard = m.guard();
-            let c = value(&m, C, &guard);
+            let c = value(m, C, &guard);
             assert!(c.is_none() || c == Some(C), "C read as {c:?}");
-            assert_eq!(value(&m, D, &guard), Some(D), "D is present throughout");
-            let a = value(&m, A, &guard);
+            assert_eq!(value(m, D, &guard), Some(D), "D is present throughout");
+            let a = value(m, A, &guard);
             assert!(a == Some(A) || a == Some(NEW), "A read as {a:?}");
         });
-        resize_insert_c_replace_a(&map);
-        reader.join().unwrap();
         // The writer's two writes migrated both chunks: the resize is complete.
         let stats = map.stats();
         assert_eq!(
@@ -277,17 +291,13 @@ fn an_iterator_follows_a_resize_started_by_another_thread() {
     // between the writer's link and its root swing, one preemption; at bound 2
     // the iterator's dozens of slot loads keep this model running past five minutes.
     model_with(Some(1), loom::model::Builder::new().max_branches, || {
-        let map = filled_map(&[A, D]);
-        let m = map.clone();
-        let observer = thread::spawn(move || {
+        let (_map, seen) = race_with_resizing_writer(|m| {
             let guard = m.guard();
             let mut seen: Vec<(u64, u64)> =
                 m.iter(&guard).map(|(k, v)| (k.get(), v.get())).collect();
             seen.sort_unstable();
             seen
         });
-        resize_insert_c_replace_a(&map);
-        let seen = observer.join().unwrap();
         let count = |k: u64| seen.iter().filter(|&&(sk, _)| sk == k).count();
         assert_eq!(count(D), 1, "D is present throughout: {seen:?}");
         assert_eq!(count(A), 1, "A is present throughout: {seen:?}");
@@ -305,15 +315,66 @@ fn an_iterator_follows_a_resize_started_by_another_thread() {
 #[test]
 fn a_reserve_helps_a_resize_started_by_another_thread() {
     model(|| {
-        let map = filled_map(&[A, D]);
-        let m = map.clone();
-        let helper = thread::spawn(move || {
+        let (map, ()) = race_with_resizing_writer(|m| {
             let guard = m.guard();
             m.reserve(0, &guard);
         });
-        resize_insert_c_replace_a(&map);
-        helper.join().unwrap();
         let stats = map.stats();
+        assert!(stats.migration.is_none(), "{stats:?}");
+        assert_after_insert_c_replace_a(&map, D);
+    });
+}
+
+/// Model 19: a `reserve` that needs more room than the resize another thread
+/// starts. The reserving thread asks for 30 more entries (a table of at least
+/// 8 buckets) while model 9's writer links its 4-bucket table and finishes
+/// that resize (or, if the reserver's link comes first, helps the reserver's
+/// resize instead). If the writer's link lands between the reserver's look at
+/// the root and its own link, the reserver's `start_migration` links nothing; it
+/// must look again and resize the 4-bucket table rather than return, or
+/// `reserve` would break its promise of room (it did before this model: the
+/// reserver returned with a capacity of 24). Afterwards the capacity is at
+/// least 32 (`len` is at least 2 when the reserver reads it), and every key is
+/// there once.
+#[test]
+fn a_reserve_that_loses_the_link_race_still_gets_its_room() {
+    // Bound 1: the lost race needs one preemption (the reserver stopped between
+    // its look at the root and its link); at bound 2 the model ran past ten
+    // minutes. 10,000 branches: the 8-bucket resize's copies outrun loom's
+    // default limit.
+    model_with(Some(1), 10_000, || {
+        let (map, capacity) = race_with_resizing_writer(|m| {
+            let guard = m.guard();
+            m.reserve(30, &guard);
+            m.capacity()
+        });
+        assert!(capacity >= 32, "capacity {capacity} after reserve(30)");
+        let stats = settle(&map, 16);
+        assert!(stats.migration.is_none(), "{stats:?}");
+        assert!(map.capacity() >= 32, "{stats:?}");
+        assert_after_insert_c_replace_a(&map, D);
+    });
+}
+
+/// Model 20: the resize calls that models use to place a resize
+/// (`begin_resize`, `help_resize`), made by a thread that did nothing to the
+/// map before, while model 9's writer links, fills and swings a 4-bucket
+/// table. Each of them starts with a root load of its own, which is then all
+/// that orders the table headers it reads after their initialisation (loom
+/// sees them through `Table::witness`). The helper's 8-bucket resize lands on
+/// the 2-bucket root (and model 9's writer helps it instead), on the 4-bucket
+/// root after the swing, or nowhere (a resize already in flight). Afterwards
+/// every resize finishes and every key is there once.
+#[test]
+fn resize_calls_follow_a_resize_started_by_another_thread() {
+    // 10,000 branches: the 8-bucket resize's copies outrun loom's default limit.
+    model_with(None, 10_000, || {
+        let (map, ()) = race_with_resizing_writer(|m| {
+            let guard = m.guard();
+            m.begin_resize(8, &guard);
+            m.help_resize(&guard);
+        });
+        let stats = settle(&map, 16);
         assert!(stats.migration.is_none(), "{stats:?}");
         assert_after_insert_c_replace_a(&map, D);
     });
@@ -492,17 +553,13 @@ fn two_copiers_race_through_an_overflowing_target() {
 #[test]
 fn a_writer_follows_a_resize_started_by_another_thread() {
     model(|| {
-        let map = filled_map(&[A, D]);
-        let m = map.clone();
-        let writer = thread::spawn(move || {
+        let (map, ()) = race_with_resizing_writer(|m| {
             let guard = m.guard();
             let old = m
                 .insert(Key::new(D), payload(NEW), &guard)
                 .map(Payload::get);
             assert_eq!(old, Some(D), "D is present throughout");
         });
-        resize_insert_c_replace_a(&map);
-        writer.join().unwrap();
         let stats = settle(&map, 8);
         assert!(stats.migration.is_none(), "{stats:?}");
         assert_after_insert_c_replace_a(&map, NEW);

@@ -435,8 +435,12 @@ where
     /// bounded by `len` (entries already copied are counted twice, which only makes
     /// the bound safer), so the target keeps `len` slots free under its load limit.
     fn must_wait_for_room(&self, table: Shared<'_, Table<K, V>>, guard: &Guard) -> bool {
-        // Acquire: pairs with the Release root swing (`finish`).
-        let root = self.root.load(ord::ACQUIRE, guard);
+        // Relaxed: only compared with `table`, which this thread reached through
+        // its own Acquire loads; nothing is read through it. Equal means the
+        // resize has finished, which the value alone shows (the root is swung only
+        // after the last chunk is copied); unequal leads to reading counters that
+        // are approximate anyway. No loom model fails with it Relaxed (loom.md).
+        let root = self.root.load(ord::RELAXED, guard);
         if root == table {
             return false;
         }
@@ -462,9 +466,12 @@ where
         // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
         // free); `guard` is pinned.
         let r = unsafe { root.deref() };
+        r.witness();
         if root == table {
-            // Acquire: pairs with the Release CAS linking `next`.
-            if r.next.load(ord::ACQUIRE, guard).is_null() {
+            // Relaxed: only tested for null; `start_migration` decides with the CAS
+            // in `link_next` and reads nothing through this value. No loom model
+            // fails with it Relaxed (loom.md).
+            if r.next.load(ord::RELAXED, guard).is_null() {
                 let target = self.grow_target(r);
                 if let Err(e) = self.start_migration(root, target, guard) {
                     alloc_panic(e);
@@ -506,8 +513,9 @@ where
         // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
         // free); `guard` is pinned.
         let t = unsafe { table.deref() };
-        // Acquire: pairs with the Release CAS linking `next`.
-        if t.next.load(ord::ACQUIRE, guard).is_null() && t.over_load() {
+        // Relaxed: only tested for null (`start_migration` decides with its CAS, as
+        // in `make_room`). No loom model fails with it Relaxed (loom.md).
+        if t.next.load(ord::RELAXED, guard).is_null() && t.over_load() {
             let target = self.grow_target(t);
             if let Err(e) = self.start_migration(table, target, guard) {
                 alloc_panic(e);
@@ -746,10 +754,11 @@ where
     /// Starts a resize so that `additional` more entries fit without another one.
     ///
     /// If a resize to a table that is too small is already in flight (a shrink,
-    /// say), this call helps it to the end first and then starts its own: the
-    /// one operation that may migrate a whole table, because the caller asked
-    /// for the room explicitly. Still lock-free: chunks held by stalled threads
-    /// are handed out again.
+    /// say), or another thread links one between this call's look at the root
+    /// and its own link, this call helps it to the end first and then starts its
+    /// own: the one operation that may migrate a whole table, because the caller
+    /// asked for the room explicitly. Still lock-free: chunks held by stalled
+    /// threads are handed out again.
     pub(crate) fn try_reserve(&self, additional: usize, guard: &Guard) -> Result<(), AllocFailure> {
         let want = self
             .len
@@ -767,11 +776,15 @@ where
             // Acquire: pairs with the Release CAS linking `next`.
             let next = r.next.load(ord::ACQUIRE, guard);
             if next.is_null() {
-                if nbuckets > r.nbuckets {
-                    self.start_migration(root, nbuckets, guard)?;
-                    self.help_root(guard);
+                if nbuckets <= r.nbuckets {
+                    return Ok(());
                 }
-                return Ok(());
+                // Look again rather than return: if another thread linked a
+                // smaller table first (or the root moved), `start_migration` did
+                // not link ours, and returning would break `reserve`'s promise
+                // of room (loom model 19).
+                self.start_migration(root, nbuckets, guard)?;
+                continue;
             }
             // SAFETY: as above.
             let n = unsafe { next.deref() };
@@ -823,6 +836,7 @@ where
     pub(crate) fn help_root(&self, guard: &Guard) {
         // Acquire: pairs with the Release root swing (`finish`).
         let r = self.root.table(ord::ACQUIRE, guard);
+        r.witness();
         // Acquire: pairs with the Release CAS linking `next`.
         let next = r.next.load(ord::ACQUIRE, guard);
         if !next.is_null() {
