@@ -145,8 +145,13 @@ where
             let c = table.aux.cursor.fetch_add(1, ord::RELAXED) % nchunks;
             budget = budget.saturating_sub(table.chunk);
             let bit = 1u64 << (c % 64);
-            // Acquire: pairs with the AcqRel `fetch_or` of the chunk's finisher.
-            if table.aux.done_bits[c / 64].load(ord::ACQUIRE) & bit != 0 {
+            // Relaxed: a set bit only skips work; nothing is read on its account (the
+            // path to `finish` acquires the chunks through the fence that opens it,
+            // design.md rows R5 and R6). A stale clear bit makes us walk buckets that
+            // are sealed already: the freeze and seal CASes read the latest slot
+            // values and find MOVED, and `fetch_or` finds the bit set, so the chunk
+            // is not counted twice. No loom model fails with it Relaxed (loom.md).
+            if table.aux.done_bits[c / 64].load(ord::RELAXED) & bit != 0 {
                 continue;
             }
             self.migrate_chunk(table, next, c, guard);
@@ -201,22 +206,31 @@ where
         // SeqCst fence: writers that reach `next` through the root (without sealing
         // anything themselves) must see any COPY claim a late copier stored before that
         // copier's own fence; pairs with the fence in `resolve` (design.md, "late copiers").
-        // It is also the acquire fence for the Relaxed done-bit loads of a caller that
-        // got here by `all_chunks_marked` (pairs with each chunk's `fetch_or`).
+        // It is also the acquire fence for the Relaxed loads that brought the caller
+        // here: the done bits of `all_chunks_marked` (pairs with each chunk's
+        // `fetch_or`) and the counter of `migration_complete` (pairs with each
+        // chunk's `fetch_add`); design.md rows R5 and R6.
         fence(ord::SEQ_CST);
         // Take the old table's pointer from the atomic, not from `table`: the pointer
         // that frees it must carry the allocation's provenance, not a shared borrow's.
-        // Acquire: pairs with the Release root swing of a racing finisher.
-        let old = self.root.load(ord::ACQUIRE, guard);
+        // Relaxed: the ordering buys nothing. We go on only if the value equals
+        // `table`, whose header we already see through the Acquire load that gave
+        // us `table`; the swing then reads the root again (AcqRel on success), and
+        // crossbeam's epoch orders every other thread's use of the table before
+        // `retire` frees it. No loom model fails with it Relaxed (loom.md).
+        let old = self.root.load(ord::RELAXED, guard);
         if !core::ptr::eq(old.as_raw(), table) {
             return;
         }
-        // Acquire: pairs with the Release CAS that linked `next` (`link_next`).
-        let new = table.next.load(ord::ACQUIRE, guard);
+        // Relaxed: the value is `next` (written once, by `link_next`), which every
+        // caller reached through an Acquire load of this same field, so its
+        // initialisation is already ordered before us; the load only gives the
+        // pointer its provenance. No loom model fails with it Relaxed (loom.md).
+        let new = table.next.load(ord::RELAXED, guard);
         debug_assert!(core::ptr::eq(new.as_raw(), next));
-        // Release: publishes the completed table to every later root load (Acquire in all
-        // operations); Acquire on failure: nothing is read.
-        if self.root.swing(old, new, ord::ACQ_REL, ord::ACQUIRE) {
+        // Release: publishes the completed table to every later Acquire root load;
+        // Relaxed on failure: nothing is read, the caller just returns.
+        if self.root.swing(old, new, ord::ACQ_REL, ord::RELAXED) {
             self.stats_resizes_finished();
             // SAFETY: the old table is unreachable from the root now; guards that loaded
             // it earlier keep it alive until they unpin. Its slots are all MOVED, so
