@@ -55,21 +55,18 @@ fn resize_insert_c_replace_a(map: &Map) {
     assert_eq!(old, Some(A));
 }
 
-/// The race of models 9, 14 and 17–20: a map holding A and D, `other` on a
-/// spawned thread, and model 9's writer ([`resize_insert_c_replace_a`]) on
-/// the main thread. Returns the map and what `other` returned. (Model 16
-/// sets the race up by hand: it reads the map's capacity first.)
-fn race_with_resizing_writer<T, F>(other: F) -> (Arc<Map>, T)
+/// The race of models 9 and 14–20 (but 15): `other` on a spawned thread and
+/// model 9's writer ([`resize_insert_c_replace_a`]) on the main thread, both
+/// in `map` (a [`filled_map`] of A and D). Returns what `other` returned.
+fn race_with_resizing_writer<T, F>(map: &Arc<Map>, other: F) -> T
 where
     T: Send + 'static,
     F: FnOnce(&Map) -> T + Send + 'static,
 {
-    let map = filled_map(&[A, D]);
     let m = map.clone();
     let handle = thread::spawn(move || other(&m));
-    resize_insert_c_replace_a(&map);
-    let out = handle.join().unwrap();
-    (map, out)
+    resize_insert_c_replace_a(map);
+    handle.join().unwrap()
 }
 
 /// The end state of models 9, 14 and 18–20, whose main thread ran
@@ -215,7 +212,8 @@ fn iteration_during_resize_yields_present_keys_once() {
 #[test]
 fn a_reader_follows_a_resize_started_by_another_thread() {
     model(|| {
-        let (map, ()) = race_with_resizing_writer(|m| {
+        let map = filled_map(&[A, D]);
+        race_with_resizing_writer(&map, |m| {
             let guard = m.guard();
             let c = value(m, C, &guard);
             assert!(c.is_none() || c == Some(C), "C read as {c:?}");
@@ -253,8 +251,7 @@ fn the_shape_is_read_consistently_while_another_thread_resizes() {
     model(|| {
         let map = filled_map(&[A, D]);
         let small = map.capacity();
-        let m = map.clone();
-        let observer = thread::spawn(move || {
+        let (buckets, to, capacity) = race_with_resizing_writer(&map, |m| {
             let stats = m.stats();
             (
                 stats.buckets,
@@ -262,8 +259,6 @@ fn the_shape_is_read_consistently_while_another_thread_resizes() {
                 m.capacity(),
             )
         });
-        resize_insert_c_replace_a(&map);
-        let (buckets, to, capacity) = observer.join().unwrap();
         let large = map.capacity();
         assert!(large > small, "the resize grew the capacity");
         assert!(buckets == 2 || buckets == 4, "{buckets} buckets");
@@ -291,7 +286,8 @@ fn an_iterator_follows_a_resize_started_by_another_thread() {
     // between the writer's link and its root swing, one preemption; at bound 2
     // the iterator's dozens of slot loads keep this model running past five minutes.
     model_with(Some(1), loom::model::Builder::new().max_branches, || {
-        let (_map, seen) = race_with_resizing_writer(|m| {
+        let map = filled_map(&[A, D]);
+        let seen = race_with_resizing_writer(&map, |m| {
             let guard = m.guard();
             let mut seen: Vec<(u64, u64)> =
                 m.iter(&guard).map(|(k, v)| (k.get(), v.get())).collect();
@@ -315,7 +311,8 @@ fn an_iterator_follows_a_resize_started_by_another_thread() {
 #[test]
 fn a_reserve_helps_a_resize_started_by_another_thread() {
     model(|| {
-        let (map, ()) = race_with_resizing_writer(|m| {
+        let map = filled_map(&[A, D]);
+        race_with_resizing_writer(&map, |m| {
             let guard = m.guard();
             m.reserve(0, &guard);
         });
@@ -343,7 +340,8 @@ fn a_reserve_that_loses_the_link_race_still_gets_its_room() {
     // minutes. 10,000 branches: the 8-bucket resize's copies outrun loom's
     // default limit.
     model_with(Some(1), 10_000, || {
-        let (map, capacity) = race_with_resizing_writer(|m| {
+        let map = filled_map(&[A, D]);
+        let capacity = race_with_resizing_writer(&map, |m| {
             let guard = m.guard();
             m.reserve(30, &guard);
             m.capacity()
@@ -369,7 +367,8 @@ fn a_reserve_that_loses_the_link_race_still_gets_its_room() {
 fn resize_calls_follow_a_resize_started_by_another_thread() {
     // 10,000 branches: the 8-bucket resize's copies outrun loom's default limit.
     model_with(None, 10_000, || {
-        let (map, ()) = race_with_resizing_writer(|m| {
+        let map = filled_map(&[A, D]);
+        race_with_resizing_writer(&map, |m| {
             let guard = m.guard();
             m.begin_resize(8, &guard);
             m.help_resize(&guard);
@@ -553,7 +552,8 @@ fn two_copiers_race_through_an_overflowing_target() {
 #[test]
 fn a_writer_follows_a_resize_started_by_another_thread() {
     model(|| {
-        let (map, ()) = race_with_resizing_writer(|m| {
+        let map = filled_map(&[A, D]);
+        race_with_resizing_writer(&map, |m| {
             let guard = m.guard();
             let old = m
                 .insert(Key::new(D), payload(NEW), &guard)
