@@ -10,7 +10,9 @@
 # build serves every site. Models that already fail on the unweakened copy
 # are reported and left out of the attribution.
 #
-# usage: loom/weaken.sh [SITE...]      (default: every site)
+# usage: loom/weaken.sh [SITE...]      (default: every site; a SITE may be a set
+#                                      such as 1+3, weakened together, to test
+#                                      whether two orderings cover for each other)
 #        WEAKEN_LIST=1 loom/weaken.sh   (number the sites of the current source, build nothing)
 # env:   LOOM_MAX_PREEMPTIONS (default 2), WEAKEN_TIMEOUT per model run (s, default 120;
 #        a model out of time counts as not failing), WEAKEN_SKIP (regex of models to leave out),
@@ -75,17 +77,26 @@ sync.write_text(sync.read_text() + '''
 /// Inserted by loom/weaken.sh: site `EPOCHMAP_WEAKEN` is weakened to Relaxed.
 pub(crate) mod weaken {
     use core::sync::atomic::Ordering;
-    fn chosen() -> usize {
-        static SITE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-        *SITE.get_or_init(|| std::env::var("EPOCHMAP_WEAKEN").ok().and_then(|v| v.parse().ok()).unwrap_or(0))
+    /// The sites named by `EPOCHMAP_WEAKEN`: one number, or several joined by `+`.
+    fn chosen(site: usize) -> bool {
+        static SITES: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+        SITES
+            .get_or_init(|| {
+                std::env::var("EPOCHMAP_WEAKEN")
+                    .unwrap_or_default()
+                    .split('+')
+                    .filter_map(|v| v.trim().parse().ok())
+                    .collect()
+            })
+            .contains(&site)
     }
     #[inline]
     pub(crate) fn ord(site: usize, o: Ordering) -> Ordering {
-        if site == chosen() { Ordering::Relaxed } else { o }
+        if chosen(site) { Ordering::Relaxed } else { o }
     }
     #[inline]
     pub(crate) fn fence(site: usize, o: Ordering) {
-        if site != chosen() { super::fence(o) }
+        if !chosen(site) { super::fence(o) }
     }
 }
 ''')
@@ -131,7 +142,13 @@ sites=("$@")
 # in order.
 run_site() {
     local s=$1 loc fn op kind caught="**none**" how="" rc log b t
-    IFS=$'\t' read -r _ loc fn op kind < <(awk -F'\t' -v s="$s" '$1==s' "$work/sites.tsv")
+    # A set (1+3) is reported with its members' columns joined by " + ".
+    IFS=$'\t' read -r loc fn op kind < <(awk -F'\t' -v s="$s" '
+        BEGIN { n = split(s, want, "+"); for (i = 1; i <= n; i++) pos[want[i]] = i }
+        ($1 in pos) { for (c = 2; c <= 5; c++) col[pos[$1], c] = $c }
+        END { for (c = 2; c <= 5; c++) { line = col[1, c]
+                  for (i = 2; i <= n; i++) line = line " + " col[i, c]
+                  printf "%s%s", line, (c < 5 ? "\t" : "\n") } }' "$work/sites.tsv")
     while IFS=$'\t' read -r _ b t; do
         rc=0
         log=$(EPOCHMAP_WEAKEN=$s timeout "$timeout_s" "$b" --exact "$t" --test-threads 1 2>&1) || rc=$?

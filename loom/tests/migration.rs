@@ -510,9 +510,14 @@ fn a_shrink_sized_before_racing_inserts_overflows_into_a_third_table() {
 /// third table is linked by the time both have returned (so the overflow
 /// happened inside the race, in every execution), both resizes finish, `len`
 /// is 15, every key is present once with its value.
+///
+/// Bound 1: since the tag-word loads of `scan` and `resolve` are Relaxed
+/// (ninth session), bound 2 explores 1,203,038 executions, about nine
+/// minutes, more than the whole loom step may take; it passes there too
+/// (docs/loom.md, "Measured times").
 #[test]
 fn two_copiers_race_through_an_overflowing_target() {
-    model_with(None, 10_000, || {
+    model_with(Some(1), 10_000, || {
         let keys: Vec<u64> = (0..15).map(|i| key(i / 4, 1 + i)).collect();
         let map = four_bucket_map(&keys);
         {

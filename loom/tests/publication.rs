@@ -96,6 +96,44 @@ fn try_insert_of_one_key_into_its_own_tombstone_has_one_winner() {
     two_try_inserts_of_a_after_removing(A);
 }
 
+/// Model 2d: a `try_insert` of A races a writer that inserts A and then
+/// replaces it. The `try_insert`'s scan can miss A (the writer's claim is
+/// still pending), so it claims another slot, and its resolve can then meet
+/// the *replacing* node. That node was published by the replace CAS alone:
+/// no tag word or claim of the writer's orders its (tracked) key before the
+/// resolve's comparison, only resolve's Acquire load of the slot does. The
+/// writer's `SeqCst` fence, which loom treats as synchronising with every
+/// later `SeqCst` fence (C++ does not), came before it wrote that key, so it
+/// does not cover it either. Whoever wins, A ends with the writer's second
+/// value and one entry.
+#[test]
+fn a_claim_that_meets_a_replaced_entry_of_its_key_gives_way() {
+    model(|| {
+        let map = Arc::new(tiny_map());
+        let m = map.clone();
+        let writer = thread::spawn(move || {
+            let guard = m.guard();
+            let first_new = m.insert(Key::new(A), payload(1), &guard).is_none();
+            let second_replaced = m.insert(Key::new(A), payload(2), &guard).is_some();
+            (first_new, second_replaced)
+        });
+        let mine = {
+            let guard = map.guard();
+            map.try_insert(Key::new(A), payload(3), &guard).is_ok()
+        };
+        let (first_new, second_replaced) = writer.join().unwrap();
+        assert!(second_replaced, "the writer's second insert found A");
+        assert_eq!(
+            first_new, !mine,
+            "exactly one of the first inserts created A: try_insert {mine}, insert {first_new}"
+        );
+        let guard = map.guard();
+        assert_eq!(value(&map, A, &guard), Some(2));
+        drop(guard);
+        assert_single(&map, A);
+    });
+}
+
 /// Two `get_or_insert_with` callers of one key return the same value.
 #[test]
 fn get_or_insert_with_callers_agree() {

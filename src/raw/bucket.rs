@@ -13,7 +13,11 @@
 //! a removed entry leaves a tombstone pointer and keeps its tag byte, so "the
 //! bucket still has an EMPTY byte" proves that no key whose probe sequence
 //! passes through this bucket was ever placed beyond it. That is what lets a
-//! lookup stop. A lookup of a present key reads the tag word, matches all
+//! lookup stop. A third value, [`TAG_CLOSED`] (`0x01`), is an EMPTY byte that
+//! a migration's seal has closed ([`Bucket::close_region`]): it still ends
+//! every probe sequence (every test for "EMPTY" looks at the high bit only),
+//! but no claim can take it any more, so a region that a seal found ending
+//! here can never be extended past the seal. A lookup of a present key reads the tag word, matches all
 //! seven tags at once with SWAR arithmetic, and loads only the matching
 //! pointers from the same cache line, then the node: one line of the table
 //! plus the node.
@@ -104,6 +108,10 @@ pub(crate) struct Bucket<K, V> {
     pub(crate) slots: [Atomic<Node<K, V>>; SLOTS],
 }
 
+/// The tag byte of a slot that was never claimed and now never will be: a
+/// seal ended its key's region in this bucket (see [`Bucket::close_region`]).
+pub(crate) const TAG_CLOSED: u8 = 0x01;
+
 /// Tag-word bit (in the unused byte 7): "a slot here may be a tombstone".
 /// Never cleared within a table; a stale read only costs a reuse opportunity.
 pub(crate) const TOMBSTONE_HINT: u64 = 1 << 56;
@@ -118,6 +126,48 @@ impl<K, V> Bucket<K, V> {
             // Relaxed: as above; no data is published through the hint.
             self.tags
                 .fetch_or(TOMBSTONE_HINT, crate::sync::ord::RELAXED);
+        }
+    }
+
+    /// Called by a seal that has just sealed every slot of this bucket: true if
+    /// the region being sealed ends here, and then for good.
+    ///
+    /// A region ends at the first bucket with an EMPTY byte. Reading that from
+    /// the tag word is not enough: a claimer whose scan saw a slot free before
+    /// the seal can still set its byte afterwards (the tag CAS comes before the
+    /// pointer CAS, which then fails on MOVED), and the bucket then looks full
+    /// to later writers of the sealed key, who walk past it into buckets the
+    /// seal never reached and can commit the key there while its entry already
+    /// lives in the next table. So the EMPTY bytes are closed ([`TAG_CLOSED`])
+    /// by one CAS on the word, which the modification order of the word places
+    /// either after such a tag CAS (the word is full: the seal goes on to the
+    /// next bucket) or before it (the tag CAS fails, the claimer scans again
+    /// and finds the region ending here). docs/design.md, "Region ends".
+    pub(crate) fn close_region(&self) -> bool {
+        // Relaxed (pairs with nothing): the word decides only where the seal stops.
+        // Tag bytes change only from EMPTY to taken or closed, and never back, so
+        // a stale word that shows a full bucket or a closed byte shows what the
+        // latest one shows too; a stale EMPTY byte makes the CAS below fail and
+        // reload. Nothing is read through the word: the sealed slots' MOVED marks
+        // are what claimers meet, through their own Acquire slot loads.
+        let mut word = self.tags.load(crate::sync::ord::RELAXED);
+        loop {
+            let unclaimed = match_unclaimed(word).0;
+            if unclaimed == 0 {
+                return match_empty(word).any();
+            }
+            // Relaxed both ways: an RMW on the word, ordered against the claimers'
+            // tag CASes by the word's modification order alone; it publishes
+            // nothing (see above). Each EMPTY byte becomes TAG_CLOSED.
+            match self.tags.compare_exchange_weak(
+                word,
+                word | ((unclaimed >> 7) * TAG_CLOSED as u64),
+                crate::sync::ord::RELAXED,
+                crate::sync::ord::RELAXED,
+            ) {
+                Ok(_) => return true,
+                Err(w) => word = w,
+            }
         }
     }
 
@@ -188,10 +238,20 @@ pub(crate) fn match_used(word: u64) -> SlotMask {
     SlotMask(word & HI)
 }
 
-/// Slots whose tag byte is EMPTY (exact: every used tag has its high bit set).
+/// Slots whose tag byte ends a probe sequence: EMPTY or CLOSED (exact: every
+/// used tag has its high bit set, and those two do not).
 #[inline(always)]
 pub(crate) fn match_empty(word: u64) -> SlotMask {
     SlotMask(!word & HI)
+}
+
+/// Slots a claim may still take: tag byte EMPTY (`0x00`), not CLOSED (exact:
+/// adding 0x7f to a byte's low seven bits sets its high bit unless they are
+/// all zero, and never carries into the next byte).
+#[inline(always)]
+pub(crate) fn match_unclaimed(word: u64) -> SlotMask {
+    const LOW7: u64 = LO * 0x7f;
+    SlotMask(!(((word & LOW7) + LOW7) | word) & HI)
 }
 
 /// `word` with slot `i`'s tag byte replaced by `tag`.
@@ -250,6 +310,43 @@ mod tests {
         assert_eq!(match_empty(w).collect::<Vec<_>>(), vec![1, 3, 6]);
         assert!(!match_empty(word([0x80; 7])).any());
         assert_eq!(match_empty(0).count(), 7);
+    }
+
+    #[test]
+    fn match_unclaimed_is_exact_and_skips_closed_bytes() {
+        let w = word([0x80, 0, TAG_CLOSED, 0xff, 0, 0x81, TAG_CLOSED]);
+        assert_eq!(match_unclaimed(w).collect::<Vec<_>>(), vec![1, 4]);
+        assert_eq!(match_empty(w).collect::<Vec<_>>(), vec![1, 2, 4, 6]);
+        assert_eq!(match_unclaimed(0).count(), 7);
+        assert_eq!(match_unclaimed(TOMBSTONE_HINT).count(), 7);
+        assert!(!match_unclaimed(word([TAG_CLOSED; 7])).any());
+        for b in 0..=255u8 {
+            let found = match_unclaimed(word([b; 7])).count();
+            assert_eq!(found, if b == 0 { 7 } else { 0 }, "byte {b:#x}");
+        }
+    }
+
+    #[test]
+    fn closing_a_region_takes_only_empty_bytes_and_is_final() {
+        use crate::sync::ord::RELAXED;
+        let b = Bucket::<u64, u64>::new();
+        b.tags
+            .store(word([0x80, 0, 0x9c, 0, 0x81, 0x82, 0x83]), RELAXED);
+        assert!(b.close_region());
+        let w = b.tags.load(RELAXED);
+        assert_eq!(
+            w,
+            word([0x80, TAG_CLOSED, 0x9c, TAG_CLOSED, 0x81, 0x82, 0x83])
+        );
+        assert!(b.close_region(), "a closed bucket still ends the region");
+        assert_eq!(b.tags.load(RELAXED), w);
+        let full = Bucket::<u64, u64>::new();
+        full.tags.store(word([0x80; 7]) | TOMBSTONE_HINT, RELAXED);
+        assert!(
+            !full.close_region(),
+            "a full bucket does not end the region"
+        );
+        assert_eq!(full.tags.load(RELAXED), word([0x80; 7]) | TOMBSTONE_HINT);
     }
 
     #[test]

@@ -23,8 +23,10 @@
 //!    if its next resolve meets the *same* earlier claim still pending, it
 //!    kills that one too. A COPY claim also retracts when its source slot in
 //!    the old table is no longer frozen.
-//! 4. **Commit** with a `Release` CAS that clears the tag bit. It fails if the
-//!    claim was killed or sealed by migration; the operation then retries.
+//! 4. **Commit** with a CAS that clears the tag bit (`Relaxed`: it continues
+//!    the release sequence of the claim's pointer CAS, which published the
+//!    node). It fails if the claim was killed or sealed by migration; the
+//!    operation then retries.
 //!
 //! At most one live entry of a key exists at any time: whenever two claimers
 //! of a key see each other, one of them kills the other or retracts, and the
@@ -88,22 +90,30 @@ impl<K, V> Table<K, V> {
             // Take the EMPTY tag byte first: from here on the region end has moved past this
             // bucket for every later writer, and no other writer can claim this slot.
             // Relaxed (pairs with nothing): the word only seeds the CAS below, which fails
-            // and reloads with Acquire if it is stale, or sends us back to `scan` (Lost),
-            // whose loads are Acquire. Nothing is read through it, and an EMPTY byte never
-            // comes back, so a stale word cannot show a taken slot as free for good. Was
-            // Acquire; weakened after no model caught it (docs/loom.md, fifth weaken run).
+            // and reloads if it is stale, or sends us back to `scan` (Lost). Nothing is
+            // read through it, and an EMPTY byte never comes back, so a stale word cannot
+            // show a taken slot as free for good. Was Acquire; weakened after no model
+            // caught it (docs/loom.md, fifth weaken run).
             let mut word = bucket.tags.load(ord::RELAXED);
             loop {
                 if tag_byte(word, free.index) != 0 {
                     return Claim::Lost;
                 }
-                // AcqRel: Release publishes the tag to readers' Acquire tag loads; Acquire
-                // (also on failure) orders our view after earlier claims of this bucket.
+                // Relaxed both ways (pairs with nothing): no data travels with a tag byte.
+                // Our node is published by the pointer CAS below (Release, W2), which
+                // every reader, scanner and resolver loads with Acquire before touching
+                // it; other claimers see the byte through the fence argument of
+                // `resolve` (it holds for Relaxed stores), readers through coherence
+                // (design.md, R2), and a seal's `close_region` through the word's
+                // modification order. On failure we only test the byte. Was AcqRel /
+                // Acquire; weakened after no model caught it Relaxed together with the
+                // other tag-word orderings, while each of W2's sites was caught once
+                // the tag word no longer covered for it (docs/loom.md, eighth run).
                 match bucket.tags.compare_exchange_weak(
                     word,
                     with_tag_byte(word, free.index, tag),
-                    ord::ACQ_REL,
-                    ord::ACQUIRE,
+                    ord::RELAXED,
+                    ord::RELAXED,
                 ) {
                     Ok(_) => break,
                     Err(w) => word = w,
@@ -142,22 +152,29 @@ impl<K, V> Table<K, V> {
         guard: &'g Guard,
     ) {
         let bucket = free.bucket;
-        // Acquire: pairs with Release tag CASes of other slots' claimers.
-        let mut word = bucket.tags.load(ord::ACQUIRE);
+        // Relaxed (pairs with nothing): the word only seeds the CAS below, which fails
+        // and reloads if it is stale; as for `claim`'s seed load (W1).
+        let mut word = bucket.tags.load(ord::RELAXED);
         while tag_byte(word, free.index) != tag {
-            // Re-check ownership after reading `word`: if the claim was killed and the slot
-            // re-claimed, its new owner's tag must not be overwritten. Acquire: pairs with
-            // the killer's and the new claimer's Release CASes.
-            if bucket.slots[free.index].load(ord::ACQUIRE, guard) != ours {
+            // Until its tag is in the word, no other claimer acts on this claim
+            // (`resolve` acts on exact tag matches only), so the only change the slot
+            // can see meanwhile is a seal (MOVED): then stop, the migration owns it.
+            // Relaxed: only compared with `ours`, nothing is read through it; a stale
+            // `ours` after a seal costs a tag byte written on a MOVED slot, which no
+            // reader or claimer acts on. Was Acquire (it guarded against a killed and
+            // re-claimed slot, which exact matching has made impossible); weakened
+            // after no model caught it (docs/loom.md, eighth run).
+            if bucket.slots[free.index].load(ord::RELAXED, guard) != ours {
                 return;
             }
-            // AcqRel: Release publishes the tag to scans that run after our fence; Acquire
-            // orders this read after other claimers' tag CASes.
+            // Relaxed both ways: as for the tag CAS in `claim` (W1); the node was
+            // published by our pointer CAS (W2), and other claimers see this byte
+            // through the fence argument of `resolve`. Was AcqRel / Acquire (W3).
             match bucket.tags.compare_exchange_weak(
                 word,
                 with_tag_byte(word, free.index, tag),
-                ord::ACQ_REL,
-                ord::ACQUIRE,
+                ord::RELAXED,
+                ord::RELAXED,
             ) {
                 Ok(_) => return,
                 Err(w) => word = w,
@@ -192,10 +209,23 @@ impl<K, V> Table<K, V> {
         let home = self.home(hash);
         for dist in 0..self.nbuckets {
             let bucket = self.bucket(home + dist);
-            // Acquire: pairs with the Release tag CASes of `claim`/`retag`.
-            let word = bucket.tags.load(ord::ACQUIRE);
+            // Relaxed (pairs with nothing): the word only chooses which slots to load
+            // and where the region ends. The fence above makes every claim whose
+            // owner fenced before us show up here (a store before one SeqCst fence is
+            // seen by a load after a later one, whatever their orderings), and the
+            // claimed node comes with the Acquire slot load below. Was Acquire;
+            // weakened with the tag CASes (docs/loom.md, eighth run).
+            let word = bucket.tags.load(ord::RELAXED);
             for i in match_tag(word, tag) {
-                if core::ptr::eq(bucket, own.bucket) && i == own.index {
+                // Only exact matches: `match_tag` may report the byte after a true match
+                // when it differs from `tag` in its lowest bit, and such a slot can hold
+                // a claim of this key that has not re-tagged yet. A claim must stay
+                // untouchable until its tag is in the word, or `retag`'s check-then-CAS
+                // could overwrite the tag of an entry re-claimed in between
+                // (design.md, "Claims"). Its owner's fence comes after the re-tag, so
+                // the Dekker argument still sees every claim that needs seeing.
+                if tag_byte(word, i) != tag || (core::ptr::eq(bucket, own.bucket) && i == own.index)
+                {
                     continue;
                 }
                 // Acquire: pairs with the Release CASes that publish claims and entries.
@@ -237,8 +267,17 @@ impl<K, V> Table<K, V> {
                     _ => {
                         // A later claim, an earlier one seen pending for the second time, or
                         // a stale COPY seen by an insert: kill it; its owner's commit then
-                        // fails. AcqRel: Release pairs with the owner's Acquire failure load;
-                        // Acquire on failure: see what won instead.
+                        // fails. AcqRel: the Release half pairs with the Acquire claim CAS
+                        // of whoever reuses the tombstone this leaves. If the victim
+                        // re-tagged the slot, that reuser must see the byte the re-tag
+                        // wrote, or its re-tag may read an older word, find its own tag
+                        // there and skip the CAS, leaving the victim's tag on its entry
+                        // (found in review, ninth session). The victim's pointer CAS,
+                        // which heads the slot's release sequence, came before its re-tag,
+                        // and our fence before our load of that byte, so only this Release
+                        // carries our read of it to the reuser. No model catches it
+                        // (docs/loom.md, eighth run). Acquire on failure: pairs with the
+                        // commit or replace that won, whose node we read.
                         match bucket.slots[i].compare_exchange(
                             p,
                             Shared::null().with_tag(TAG_TOMBSTONE),
@@ -248,7 +287,7 @@ impl<K, V> Table<K, V> {
                         ) {
                             Ok(_) => bucket.note_tombstone(),
                             Err(e) => {
-                                // The claim was committed (by its owner or a helper) before
+                                // The claim was committed (by its owner) before
                                 // we could kill it: the key exists, we must not commit.
                                 let now = e.current;
                                 if state(now) == State::Moved {
@@ -270,10 +309,13 @@ impl<K, V> Table<K, V> {
             }
         }
         if let Some((slot, frozen)) = source {
-            // Acquire: pairs with the Release CAS FROZEN -> MOVED in `migrate_slot`. With the
-            // fence above, a copy that misses MOVED here is seen and killed by every writer
-            // of the key in this table (design.md, "late copiers").
-            if slot.load(ord::ACQUIRE, guard) != frozen {
+            // Relaxed (pairs with nothing): only compared with `frozen`; nothing is read
+            // through it. What makes the check work is the fence above, against the
+            // writers' fences (F3, F2): a copy that misses MOVED here is seen and killed
+            // by every writer of the key in this table (design.md, "late copiers"), an
+            // argument that holds for Relaxed loads. Was Acquire; weakened after no
+            // model caught it (docs/loom.md, eighth run).
+            if slot.load(ord::RELAXED, guard) != frozen {
                 return Verdict::Retry;
             }
         }

@@ -141,7 +141,8 @@ where
         let span = t.home(last) - first;
         for dist in 0..t.nbuckets {
             let bucket = t.bucket(first + dist);
-            // Acquire: pairs with the Release tag CASes of claims.
+            // Acquire, pairing with nothing (no tag CAS is a release): kept like the
+            // reader's tag load (design.md, R2); the nodes come with the slot loads.
             let word = bucket.tags.load(ord::ACQUIRE);
             for i in 0..SLOTS {
                 // Acquire: pairs with the Release CAS that published the node.

@@ -336,8 +336,14 @@ where
         let mut target: Shared<'g, Table<K, V>> = Shared::from(next as *const Table<K, V>);
         let mut yielded = None;
         loop {
-            // Acquire: pairs with the Release CAS FROZEN -> MOVED of another copier.
-            if source.load(ord::ACQUIRE, guard) != frozen {
+            // Relaxed (pairs with nothing): only compared with `frozen`, the node this
+            // copier already holds; nothing is read through the value. A stale FROZEN
+            // lets the copier go on to a copy that is no longer needed: its scan then
+            // finds the entry in the target (it returns), or its claim's `resolve`,
+            // after the fence, finds the source changed and retries into this check.
+            // Was Acquire; weakened after no model caught it in any weaken run
+            // (docs/loom.md, eighth run).
+            if source.load(ord::RELAXED, guard) != frozen {
                 return;
             }
             // SAFETY: `target` is `next` or a table linked behind it; tables are retired
@@ -415,10 +421,9 @@ where
         let home = table.home(hash);
         for dist in 0..table.nbuckets {
             self.migrate_bucket(table, next, home + dist, guard);
-            // Acquire: pairs with Release tag CASes; tag bytes are never reset by sealing,
-            // so the region end is the same one every claimer of this key saw.
-            let word = table.bucket(home + dist).tags.load(ord::ACQUIRE);
-            if super::bucket::match_empty(word).any() {
+            // Where the region ends is decided by an RMW on the tag word, which also
+            // makes that end final: `close_region` says why a load is not enough.
+            if table.bucket(home + dist).close_region() {
                 break;
             }
         }

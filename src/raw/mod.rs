@@ -732,11 +732,18 @@ where
     /// changed first (the caller rescans).
     pub(super) fn remove_hit<'g>(&'g self, hit: &probe::Hit<'g, K, V>, guard: &'g Guard) -> bool {
         let tombstone = Shared::null().with_tag(TAG_TOMBSTONE);
-        // AcqRel: Release orders the removal before writers that reuse the slot (their
-        // Acquire loads, W8); Acquire on failure pairs with the writer that changed the
-        // slot first.
+        // Relaxed on success (pairs with nothing, W8): a tombstone carries no data. A
+        // writer that reuses the slot, a sealer and a scan read nothing through it; the
+        // removed node is freed through the epoch, which orders every reader's use of
+        // it before the free; and we read nothing new after it (the node we return was
+        // acquired by the scan that found it, and the CAS succeeding means the slot
+        // still held it). A reader that happens after the removal sees the tombstone
+        // or a later value by coherence, whatever the ordering. Was AcqRel; weakened
+        // after no model caught it in any weaken run (docs/loom.md, eighth run).
+        // Acquire on failure: the caller rescans, but keep the edge to the writer
+        // that changed the slot first, as every failed CAS of an entry does.
         if hit.bucket.slots[hit.index]
-            .compare_exchange(hit.ptr, tombstone, ord::ACQ_REL, ord::ACQUIRE, guard)
+            .compare_exchange(hit.ptr, tombstone, ord::RELAXED, ord::ACQUIRE, guard)
             .is_err()
         {
             return false;
@@ -1035,6 +1042,172 @@ mod tests {
         let (_key, _value) = unsafe { Node::into_parts(node) };
         finish_and_find_once(&m, key, &g);
         assert!(tombstone(next), "the copy reused the tombstone");
+    }
+
+    /// A writer that reaches the new table seals its key's region in the old one
+    /// up to the first bucket with an EMPTY tag byte. That byte's slot is sealed
+    /// too, but a claimer whose scan saw it free before the seal could still set
+    /// the byte afterwards (its tag CAS comes before its pointer CAS, which then
+    /// failed). The bucket then looked full, and a second writer of the sealed
+    /// key that started in the old table walked past it to the next bucket,
+    /// which the seal never reached, and committed the key there while its
+    /// entry already lived in the new table: two inserts of one key both
+    /// reported it new, and the migration later dropped one entry. Found by
+    /// reading the seal's argument, not by a test; this test failed before
+    /// `Bucket::close_region`. The three threads' steps are played here one
+    /// after another, in the order that exposes it.
+    #[test]
+    fn a_claim_past_a_region_end_sealed_before_it_was_filled_does_not_commit() {
+        let m = tiny();
+        let g = crossbeam_epoch::pin();
+        // Bucket 0 of the 2-bucket root: six entries (tags 1..=6), slot 6 EMPTY.
+        for k in 1..=6u64 {
+            assert!(m.insert(k, k, &g).is_none());
+        }
+        let (filler, late) = (7u64, 8u64); // both home in bucket 0
+        let t = m.root.table(ord::RELAXED, &g);
+        // Both scan before the resize and pick slot 6 of bucket 0.
+        let Scan::Absent(Some(filler_free)) = t.scan(filler, &filler, &g) else {
+            panic!("slot 6 of bucket 0 is free")
+        };
+        let Scan::Absent(Some(late_free)) = t.scan(late, &late, &g) else {
+            panic!("slot 6 of bucket 0 is free")
+        };
+        assert_eq!((filler_free.pos, late_free.pos), (6, 6));
+        // A resize starts; a writer of `late` helps chunk 0 (bucket 0), seals its
+        // region (bucket 0, whose byte 6 is still EMPTY: the region ends there) and
+        // inserts `late` in the new table.
+        m.begin_resize_exact(8, &g).unwrap();
+        assert!(m.insert(late, 1, &g).is_none());
+        // Now the filler claims slot 6. Without the seal closing the bucket's EMPTY
+        // bytes its tag CAS would set byte 6 and its pointer CAS meet the seal
+        // (`Moved`); with it the tag CAS fails (`Lost`). Either way it gets no slot.
+        let node = |k: u64| {
+            let raw = Box::into_raw(Node::boxed(k, 0u64));
+            (
+                raw,
+                Shared::from(raw as *const Node<u64, u64>).with_tag(TAG_PENDING),
+            )
+        };
+        let (filler_raw, filler_claim) = node(filler);
+        assert!(!matches!(
+            t.claim(&filler_free, filler, filler_claim, &g),
+            Claim::Claimed
+        ));
+        // The late writer (which loaded the root before the resize) loses slot 6
+        // and scans the old table again, as `insert_node` does after `Lost`.
+        let (late_raw, late_claim) = node(late);
+        assert!(matches!(
+            t.claim(&late_free, late, late_claim, &g),
+            Claim::Lost
+        ));
+        let mut committed_in_old = false;
+        let mut yielded = None;
+        for _ in 0..4 {
+            match t.scan(late, &late, &g) {
+                Scan::Absent(Some(free)) => match t.claim(&free, late, late_claim, &g) {
+                    Claim::Claimed => match t.resolve(late, &late, &free, None, &mut yielded, &g) {
+                        Verdict::Commit => {
+                            committed_in_old = t.commit(&free, late_claim, &g);
+                            break;
+                        }
+                        _ => {
+                            t.retract(&free, late_claim, &g);
+                            break;
+                        }
+                    },
+                    Claim::Lost => continue,
+                    Claim::Moved => break,
+                },
+                _ => break,
+            }
+        }
+        assert!(
+            !committed_in_old,
+            "a second entry of the key committed in the old table past the sealed region"
+        );
+        // SAFETY (test): the filler's node was never in a slot, and the late one is
+        // in none now (retracted, or never claimed); only this thread saw them.
+        unsafe {
+            Node::destroy(filler_raw);
+            Node::destroy(late_raw);
+        }
+    }
+
+    /// A claim of a tombstone whose old tag byte differs from the claim's tag is
+    /// invisible to other claimers until `retag` writes its tag: no other claimer
+    /// may kill it before that. `retag` checks that the slot is still its own
+    /// before each tag CAS, but a check followed by a CAS is not atomic: had the
+    /// claim been killed in between and the tombstone re-claimed by a key whose
+    /// tag is the old byte (so that no re-tag changes the word), the stale CAS
+    /// would overwrite the new entry's tag and lookups would miss it. `match_tag`
+    /// can report a false positive in the byte after a true match when that
+    /// byte differs from the tag in its lowest bit only, and `resolve` used to
+    /// act on such a slot when its node held the key. Here slot 0 holds another
+    /// key of tag T, slot 1 a tombstone of tag T ^ 1, and a claim of a key of
+    /// tag T sits in slot 1 before its re-tag; an insert of the same key must
+    /// leave it alone. This test failed before `resolve` compared tag bytes
+    /// exactly.
+    #[test]
+    fn a_claim_is_not_killed_before_its_retag() {
+        let m = tiny();
+        let g = crossbeam_epoch::pin();
+        let (other, removed, key) = (0x10u64, 0x11u64, 0x110u64); // tags 0x90, 0x91, 0x90
+        assert!(m.insert(other, 0, &g).is_none());
+        assert!(m.insert(removed, 0, &g).is_none());
+        assert!(m.remove_if(&removed, |_, _| true, &g).is_some());
+        let t = m.root.table(ord::RELAXED, &g);
+        let slot = &t.bucket(0).slots[1];
+        let raw = Box::into_raw(Node::boxed(key, 1u64));
+        let claim = Shared::from(raw as *const Node<u64, u64>).with_tag(TAG_PENDING);
+        // The claim's pointer CAS, without the re-tag that `claim` would do next.
+        let tombstone = Shared::null().with_tag(bucket::TAG_TOMBSTONE);
+        assert!(slot
+            .compare_exchange(tombstone, claim, ord::RELAXED, ord::RELAXED, &g)
+            .is_ok());
+        assert_eq!(
+            bucket::tag_byte(t.bucket(0).tags.load(ord::RELAXED), 1),
+            0x91
+        );
+        // Another insert of the key (its resolve runs twice: a first sighting of an
+        // earlier claim only makes it retry).
+        assert!(m.insert(key, 2, &g).is_none());
+        let still_ours = slot.load(ord::RELAXED, &g) == claim;
+        // Withdraw the claim, as its owner would after meeting the entry.
+        let _ = slot.compare_exchange(claim, tombstone, ord::RELAXED, ord::RELAXED, &g);
+        // SAFETY (test): the claim is in no slot now, and no other thread exists.
+        unsafe { Node::destroy(raw) };
+        assert!(
+            still_ours,
+            "an insert killed a claim that had not re-tagged its slot"
+        );
+        assert_eq!(m.get(&key, &g).map(|n| *n.value), Some(2));
+    }
+
+    /// A COPY claim takes the first EMPTY slot of its key's region (`first_empty`).
+    /// A seal closes the EMPTY bytes of the bucket where a region ends, and a
+    /// closed byte still ends the region; `first_empty` must stop there, not
+    /// skip to an EMPTY byte in a later bucket, outside the region, where a
+    /// committed copy would be invisible to lookups. Found in review (ninth
+    /// session); this test failed on the first version of the closing rule.
+    #[test]
+    fn a_copy_stops_at_a_closed_region_end() {
+        use crate::sync::ord::RELAXED;
+        let raw = Table::<u64, u64>::allocate(4, 1).unwrap();
+        // SAFETY (test): a fresh table, freed below, never shared.
+        let t = unsafe { &*raw };
+        let taken = (0..7).fold(0u64, |w, i| w | ((0x85 + i) << (8 * i)));
+        // Bucket 0 full, bucket 1 full but for one EMPTY byte, which a seal closes.
+        t.bucket(0).tags.store(taken, RELAXED);
+        t.bucket(1).tags.store(taken & !(0xff << 48), RELAXED);
+        assert!(t.bucket(1).close_region());
+        let key = 1u64; // home bucket 0 of 4
+        assert!(t.first_empty(key).is_none(), "a slot past the region end");
+        // Bucket 1 with an EMPTY byte that is not closed: that one is offered.
+        t.bucket(1).tags.store(taken & !(0xff << 48), RELAXED);
+        assert_eq!(t.first_empty(key).map(|f| f.pos), Some(13));
+        // SAFETY (test): allocated above, no guard or other thread saw it.
+        unsafe { Table::deallocate(raw) };
     }
 
     /// Inserts `key` → 7 and starts a resize of the 2-bucket table to 8 buckets;

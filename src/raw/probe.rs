@@ -15,8 +15,8 @@
 //!   claims of the key (see `docs/design.md`, "late copiers").
 
 use super::bucket::{
-    match_empty, match_tag, match_used, readable_node, state, tag_of, Bucket, State, SLOTS,
-    TOMBSTONE_HINT,
+    match_empty, match_tag, match_unclaimed, match_used, readable_node, state, tag_of, Bucket,
+    State, SLOTS, TOMBSTONE_HINT,
 };
 use super::node::Node;
 use super::table::Table;
@@ -122,8 +122,10 @@ impl<K, V> Table<K, V> {
     where
         Q: ?Sized + Equivalent<K>,
     {
-        // Acquire: pairs with the Release tag-word CAS of `claim`, so a tag seen here
-        // comes with the claim that wrote it.
+        // Acquire, pairing with nothing: no tag CAS is a release (design.md, W1, W3).
+        // The node comes with the Acquire slot load below, and a key that must be
+        // found is by coherence (R2). Kept Acquire because issue 2 asks for Acquire
+        // loads on the read path; on x86 the instruction is the same.
         let word = bucket.tags.load(ord::ACQUIRE);
         for i in match_tag(word, tag) {
             // Acquire: pairs with the Release CAS that published this node (commit,
@@ -149,8 +151,14 @@ impl<K, V> Table<K, V> {
         let mut live: Option<Hit<'g, K, V>> = None;
         for dist in 0..self.nbuckets {
             let bucket = self.bucket(home + dist);
-            // Acquire: pairs with the Release tag-word CAS of `claim`/`retag`.
-            let word = bucket.tags.load(ord::ACQUIRE);
+            // Relaxed (pairs with nothing): the word only chooses which slots to load,
+            // where a free slot is and where the region ends; no tag CAS is a release.
+            // The nodes come with the Acquire slot loads. Acquire would not make the
+            // word any fresher: a free slot a stale word shows is rejected by the
+            // claim's CAS, and a claim or entry it hides is what the fenced re-scan
+            // of `resolve` is there to catch. Was Acquire; weakened with the tag
+            // CASes (docs/loom.md, eighth run).
+            let word = bucket.tags.load(ord::RELAXED);
             for i in match_tag(word, tag) {
                 // Acquire: pairs with the Release CAS that published the node.
                 let p = bucket.slots[i].load(ord::ACQUIRE, guard);
@@ -177,14 +185,17 @@ impl<K, V> Table<K, V> {
                                 // the key's old region is sealed, so its copy is done
                                 // (design.md, "late copiers"). Failure means it is
                                 // already gone.
-                                // AcqRel: pairs with the copier's Acquire failure load in
-                                // `commit`; Acquire on failure: nothing is read from it.
+                                // Relaxed both ways (pairs with nothing): a kill, as in
+                                // `resolve`; the copier reads nothing through the tombstone
+                                // and the node is the frozen one, still owned by the old
+                                // table. Nothing is read from a failure. Was AcqRel /
+                                // Acquire (docs/loom.md, eighth run).
                                 if bucket.slots[i]
                                     .compare_exchange(
                                         p,
                                         Shared::null().with_tag(super::bucket::TAG_TOMBSTONE),
-                                        ord::ACQ_REL,
-                                        ord::ACQUIRE,
+                                        ord::RELAXED,
+                                        ord::RELAXED,
                                         guard,
                                     )
                                     .is_ok()
@@ -210,28 +221,32 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    /// The first EMPTY slot of `hash`'s region (its last bucket has one), for
-    /// a COPY claim, which must not reuse a tombstone (see `copy_into`). None if
-    /// no bucket of the table has an EMPTY slot left.
+    /// The first EMPTY slot of `hash`'s region, for a COPY claim, which must not
+    /// reuse a tombstone (see `copy_into`). None if the region has none: its last
+    /// bucket (the first with an EMPTY or CLOSED byte) may hold only CLOSED ones,
+    /// and a slot past it is outside the region, where lookups never look.
     pub(crate) fn first_empty(&self, hash: u64) -> Option<Free<'_, K, V>> {
         let home = self.home(hash);
-        (0..self.nbuckets).find_map(|dist| {
+        for dist in 0..self.nbuckets {
             let bucket = self.bucket(home + dist);
             // Relaxed (pairs with nothing): the word only chooses the slot, which
-            // `claim` then takes with its own tag CAS (AcqRel), failing on a slot taken
-            // meanwhile; nothing is read through it. An EMPTY byte never comes back, so
-            // a stale word shows more EMPTY slots, never fewer, and cannot make this
-            // return None wrongly. As for `claim`'s seed load (design.md, W1). Was
-            // Acquire; weakened after no model caught it (docs/loom.md, sixth run).
+            // `claim` then takes with its own tag CAS, failing on a slot taken
+            // meanwhile; nothing is read through it. Tag bytes only go from EMPTY to
+            // taken or CLOSED, so a stale word shows more EMPTY slots, never fewer,
+            // and an end it shows is an end (design.md, W1). Was Acquire; weakened
+            // after no model caught it (docs/loom.md, sixth run).
             let word = bucket.tags.load(ord::RELAXED);
-            Self::empty_slot(bucket, word, dist)
-        })
+            if match_empty(word).any() {
+                return Self::empty_slot(bucket, word, dist);
+            }
+        }
+        None
     }
 
     /// The first EMPTY slot of `bucket` as its tag word `word` shows it, `dist`
-    /// buckets from home.
+    /// buckets from home (not a CLOSED one, which ends the region but is not free).
     fn empty_slot<'g>(bucket: &'g Bucket<K, V>, word: u64, dist: usize) -> Option<Free<'g, K, V>> {
-        match_empty(word).next().map(|i| Free {
+        match_unclaimed(word).next().map(|i| Free {
             bucket,
             index: i,
             pos: dist * SLOTS + i,
@@ -249,8 +264,10 @@ impl<K, V> Table<K, V> {
     ) -> Option<Free<'g, K, V>> {
         if word & TOMBSTONE_HINT != 0 {
             for i in match_used(word) {
-                // Acquire: pairs with the Release CAS that wrote the tombstone.
-                let p = bucket.slots[i].load(ord::ACQUIRE, guard);
+                // Relaxed (pairs with nothing): only the state is tested; a tombstone
+                // carries no data, and the claim's CAS (tombstone -> claim) decides on
+                // the latest value. Was Acquire (docs/loom.md, eighth run).
+                let p = bucket.slots[i].load(ord::RELAXED, guard);
                 if state(p) == State::Tombstone {
                     return Some(Free {
                         bucket,
