@@ -15,8 +15,8 @@
 //! passes through this bucket was ever placed beyond it. That is what lets a
 //! lookup stop. A third value, [`TAG_CLOSED`] (`0x01`), is an EMPTY byte that
 //! a migration's seal has closed ([`Bucket::close_region`]): it still ends
-//! every probe sequence (every test for "EMPTY" looks at the high bit only),
-//! but no claim can take it any more, so a region that a seal found ending
+//! every probe sequence (the region-end tests look at the high bit only),
+//! but no claim can take it any more (the free-slot tests are exact), so a region that a seal found ending
 //! here can never be extended past the seal. A lookup of a present key reads the tag word, matches all
 //! seven tags at once with SWAR arithmetic, and loads only the matching
 //! pointers from the same cache line, then the node: one line of the table
@@ -41,6 +41,7 @@
 //! | node | 1 | PENDING | an insert's claim, not yet visible to readers |
 //! | node | 2 | FROZEN | a live entry being copied by migration; readable, not writable |
 //! | node | 3 | COPY | migration's claim in the next table, not yet visible |
+//! | node | 4 | CLAIMING | a claim of a tombstone before its re-tag: ignored by every other writer |
 
 use super::node::Node;
 use crate::sync::{Atomic, AtomicU64, Shared};
@@ -51,6 +52,7 @@ pub(crate) const SLOTS: usize = 7;
 pub(crate) const TAG_PENDING: usize = 1;
 pub(crate) const TAG_FROZEN: usize = 2;
 pub(crate) const TAG_COPY: usize = 3;
+pub(crate) const TAG_CLAIMING: usize = 4;
 pub(crate) const TAG_TOMBSTONE: usize = 1;
 pub(crate) const TAG_MOVED: usize = 2;
 
@@ -64,6 +66,7 @@ pub(crate) enum State {
     Pending,
     Frozen,
     Copy,
+    Claiming,
 }
 
 #[inline]
@@ -75,14 +78,15 @@ pub(crate) fn state<K, V>(p: Shared<'_, Node<K, V>>) -> State {
         (false, 0) => State::Live,
         (false, TAG_PENDING) => State::Pending,
         (false, TAG_FROZEN) => State::Frozen,
-        (false, _) => State::Copy,
+        (false, TAG_COPY) => State::Copy,
+        (false, _) => State::Claiming,
     }
 }
 
 /// Whether a reader may return the node behind `p` (LIVE or FROZEN).
 #[inline(always)]
 pub(crate) fn readable<K, V>(p: Shared<'_, Node<K, V>>) -> bool {
-    !p.is_null() && p.tag() & 1 == 0
+    !p.is_null() && (p.tag() == 0 || p.tag() == TAG_FROZEN)
 }
 
 /// The node behind `p` if a reader may return it. LIVE (tag 0) is tested

@@ -37,7 +37,8 @@
 //! holding up other inserts of its key (docs/design.md, "Progress").
 
 use super::bucket::{
-    match_empty, match_tag, state, tag_byte, tag_of, with_tag_byte, State, TAG_TOMBSTONE,
+    match_empty, match_tag, state, tag_byte, tag_of, with_tag_byte, State, TAG_CLAIMING,
+    TAG_TOMBSTONE,
 };
 use super::bucket::{readable, SLOTS};
 use super::node::Node;
@@ -127,10 +128,20 @@ impl<K, V> Table<K, V> {
                 Err(_) => Claim::Moved,
             }
         } else {
+            // A tombstone is claimed in two steps. First as CLAIMING, a state every
+            // other writer ignores (`scan`, `resolve`) and only a seal may change, so
+            // that nobody can kill the claim while its tag byte is still another
+            // key's: a kill there would let this thread's re-tag, a check of the slot
+            // followed by a CAS on the word, land after the slot was re-claimed by
+            // another key and overwrite that key's tag (found in review, ninth
+            // session; design.md, "Claims"). Then, re-tagged, as PENDING.
             let tombstone = Shared::null().with_tag(TAG_TOMBSTONE);
-            // Release: pairs with the Acquire slot loads of other writers' scans.
+            let claiming = claim.with_tag(TAG_CLAIMING);
+            // Release: pairs with the Acquire slot loads of other writers' scans and
+            // resolves, which read the node's key once the claim is PENDING (that CAS
+            // continues this one's release sequence).
             if let Err(e) =
-                slot.compare_exchange(tombstone, claim, ord::ACQ_REL, ord::ACQUIRE, guard)
+                slot.compare_exchange(tombstone, claiming, ord::ACQ_REL, ord::ACQUIRE, guard)
             {
                 return if state(e.current) == State::Moved {
                     Claim::Moved
@@ -138,34 +149,43 @@ impl<K, V> Table<K, V> {
                     Claim::Lost
                 };
             }
-            self.retag(free, tag, claim, guard);
-            Claim::Claimed
+            if !self.retag(free, tag, claiming, guard) {
+                return Claim::Moved;
+            }
+            // Relaxed both ways: an RMW in the release sequence of the CAS above, which
+            // published the node; the tag byte it follows reaches other claimers through
+            // the fence of `resolve`, which comes after this. Fails only on a seal
+            // (CLAIMING -> MOVED); nothing is read from the failure.
+            match slot.compare_exchange(claiming, claim, ord::RELAXED, ord::RELAXED, guard) {
+                Ok(_) => Claim::Claimed,
+                Err(_) => Claim::Moved,
+            }
         }
     }
 
-    /// Sets the tag byte of a reused slot to `tag` while the slot is still ours.
+    /// Sets the tag byte of a reused slot to `tag` while the slot still holds our
+    /// CLAIMING value `ours`. False if a seal took the slot first.
     fn retag<'g>(
         &'g self,
         free: &Free<'g, K, V>,
         tag: u8,
         ours: Shared<'g, Node<K, V>>,
         guard: &'g Guard,
-    ) {
+    ) -> bool {
         let bucket = free.bucket;
         // Relaxed (pairs with nothing): the word only seeds the CAS below, which fails
         // and reloads if it is stale; as for `claim`'s seed load (W1).
         let mut word = bucket.tags.load(ord::RELAXED);
         while tag_byte(word, free.index) != tag {
-            // Until its tag is in the word, no other claimer acts on this claim
-            // (`resolve` acts on exact tag matches only), so the only change the slot
-            // can see meanwhile is a seal (MOVED): then stop, the migration owns it.
+            // A CLAIMING slot changes only by our own CAS or a seal (MOVED), so this
+            // check can only find a seal: then stop, the migration owns the slot.
             // Relaxed: only compared with `ours`, nothing is read through it; a stale
             // `ours` after a seal costs a tag byte written on a MOVED slot, which no
-            // reader or claimer acts on. Was Acquire (it guarded against a killed and
-            // re-claimed slot, which exact matching has made impossible); weakened
-            // after no model caught it (docs/loom.md, eighth run).
+            // reader or claimer acts on, and our CAS to PENDING then fails. Was
+            // Acquire (it guarded against a killed and re-claimed slot, which the
+            // CLAIMING state has made impossible; docs/loom.md, eighth run).
             if bucket.slots[free.index].load(ord::RELAXED, guard) != ours {
-                return;
+                return false;
             }
             // Relaxed both ways: as for the tag CAS in `claim` (W1); the node was
             // published by our pointer CAS (W2), and other claimers see this byte
@@ -176,10 +196,11 @@ impl<K, V> Table<K, V> {
                 ord::RELAXED,
                 ord::RELAXED,
             ) {
-                Ok(_) => return,
+                Ok(_) => return true,
                 Err(w) => word = w,
             }
         }
+        true
     }
 
     /// Steps 2 and 3: fence, re-scan the region, kill later claims of the key.
@@ -218,12 +239,11 @@ impl<K, V> Table<K, V> {
             let word = bucket.tags.load(ord::RELAXED);
             for i in match_tag(word, tag) {
                 // Only exact matches: `match_tag` may report the byte after a true match
-                // when it differs from `tag` in its lowest bit, and such a slot can hold
-                // a claim of this key that has not re-tagged yet. A claim must stay
-                // untouchable until its tag is in the word, or `retag`'s check-then-CAS
-                // could overwrite the tag of an entry re-claimed in between
-                // (design.md, "Claims"). Its owner's fence comes after the re-tag, so
-                // the Dekker argument still sees every claim that needs seeing.
+                // when it differs from `tag` in its lowest bit. Such a slot holds no
+                // claim or entry of this key that the fence argument needs us to see:
+                // a claim's tag is in the word before its owner's fence (a tombstone
+                // claim is CLAIMING, and skipped below, until its re-tag), so it is not
+                // even loaded.
                 if tag_byte(word, i) != tag || (core::ptr::eq(bucket, own.bucket) && i == own.index)
                 {
                     continue;
@@ -234,7 +254,10 @@ impl<K, V> Table<K, V> {
                 if st == State::Moved {
                     return Verdict::Moved;
                 }
-                if p.is_null() {
+                // A CLAIMING slot is ignored: its owner has not re-tagged it yet, and no
+                // writer but a sealer may change it (see `claim`). Its owner makes it
+                // PENDING before its own fence, so the fence argument still sees it.
+                if p.is_null() || st == State::Claiming {
                     continue;
                 }
                 // SAFETY: non-null slot pointers are freed only through `defer` after
@@ -335,9 +358,12 @@ impl<K, V> Table<K, V> {
         // is a Release RMW, and an RMW continues the release sequence of the write it
         // reads from; so a reader whose Acquire load (`lookup`) reads the committed
         // pointer synchronizes with that claim, after which the node was never written.
-        // Nothing is read after a success. Acquire on failure: pairs with the killer's or
-        // sealer's Release CAS. Was AcqRel; weakened after no model caught it (docs/loom.md,
-        // fifth weaken run).
+        // Nothing is read after a success. This CAS is also the write after our `resolve`
+        // fence that carries a reused slot's re-tag to whoever removes the entry and
+        // reuses the tombstone later (their RMWs continue its sequence, and the fence
+        // synchronizes with their Acquire claim CAS). Acquire on failure: pairs with
+        // the killer's or sealer's Release CAS. Was AcqRel; weakened after no model
+        // caught it (docs/loom.md, fifth weaken run).
         own.bucket.slots[own.index]
             .compare_exchange(claim, claim.with_tag(0), ord::RELAXED, ord::ACQUIRE, guard)
             .is_ok()
@@ -355,13 +381,15 @@ impl<K, V> Table<K, V> {
         // other threads first so that retry loops stay short.
         #[cfg(loom)]
         crate::sync::yield_to_others();
-        // Relaxed both ways (pairs with nothing): a tombstone carries no data. A claimer
-        // that reuses it, a sealer that turns it MOVED and a resolve that skips it read
-        // nothing through it (the retracted node is freed through the epoch, not through
-        // this slot), and we read nothing after it: the caller retries from `scan`, whose
-        // loads are Acquire, whether this succeeds or finds the claim killed or sealed.
-        // Was AcqRel/Acquire; weakened after no model caught the success ordering
-        // Relaxed (docs/loom.md, fifth weaken run).
+        // Relaxed both ways. A sealer and a resolve read nothing through a tombstone
+        // (the retracted node is freed through the epoch, not through this slot), and
+        // we read nothing after it: the caller retries from `scan` whether this
+        // succeeds or finds the claim killed or sealed. A claimer that reuses the
+        // tombstone must see our re-tag, if we made one: that comes from the SeqCst
+        // fence of `resolve`, which every retract follows and which comes after the
+        // re-tag; a fence before a store synchronizes with an Acquire RMW (the
+        // reuser's claim CAS) that reads the store. Was AcqRel/Acquire; weakened after
+        // no model caught the success ordering Relaxed (docs/loom.md, fifth run).
         if own.bucket.slots[own.index]
             .compare_exchange(
                 claim,

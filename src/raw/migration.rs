@@ -284,7 +284,11 @@ where
         loop {
             match state(p) {
                 State::Moved => return,
-                State::Empty | State::Tombstone | State::Pending | State::Copy => {
+                State::Empty
+                | State::Tombstone
+                | State::Pending
+                | State::Copy
+                | State::Claiming => {
                     // Seal, killing a claim in progress (its owner's commit fails).
                     // Release: pairs with the Acquire loads of readers, which then look in
                     // `next`; Acquire on failure: reload what changed.
@@ -377,7 +381,10 @@ where
                     } else if let Some(empty) = t.first_empty(hash) {
                         empty
                     } else {
-                        // No EMPTY slot left in the whole target: as for `Absent(None)`.
+                        // No EMPTY slot in the key's region of the target (none left, or
+                        // its region ends in a bucket a seal closed, when the target is
+                        // migrating itself): as for `Absent(None)`; `overflow` then links
+                        // nothing new and `advance` moves on to the target's `next`.
                         self.overflow(t, guard);
                         target = self.advance(target, hash, guard);
                         continue;

@@ -732,13 +732,17 @@ where
     /// changed first (the caller rescans).
     pub(super) fn remove_hit<'g>(&'g self, hit: &probe::Hit<'g, K, V>, guard: &'g Guard) -> bool {
         let tombstone = Shared::null().with_tag(TAG_TOMBSTONE);
-        // Relaxed on success (pairs with nothing, W8): a tombstone carries no data. A
-        // writer that reuses the slot, a sealer and a scan read nothing through it; the
-        // removed node is freed through the epoch, which orders every reader's use of
-        // it before the free; and we read nothing new after it (the node we return was
-        // acquired by the scan that found it, and the CAS succeeding means the slot
+        // Relaxed on success (W8). A sealer and a scan read nothing through a tombstone;
+        // the removed node is freed through the epoch, which orders every reader's use
+        // of it before the free; and we read nothing new after it (the node we return
+        // was acquired by the scan that found it, and the CAS succeeding means the slot
         // still held it). A reader that happens after the removal sees the tombstone
-        // or a later value by coherence, whatever the ordering. Was AcqRel; weakened
+        // or a later value by coherence, whatever the ordering. A writer that reuses
+        // the tombstone must see the slot's tag byte; this CAS is an RMW, so it
+        // continues the release sequence that reaches it: the claim CAS that took the
+        // slot when EMPTY (whose tag CAS came before it), or, for a reused slot, the
+        // commit after its owner's `resolve` fence, which followed the re-tag (the
+        // fence synchronizes with the reuser's Acquire claim CAS). Was AcqRel; weakened
         // after no model caught it in any weaken run (docs/loom.md, eighth run).
         // Acquire on failure: the caller rescans, but keep the edge to the writer
         // that changed the slot first, as every failed CAS of an entry does.
@@ -1134,20 +1138,20 @@ mod tests {
         }
     }
 
-    /// A claim of a tombstone whose old tag byte differs from the claim's tag is
-    /// invisible to other claimers until `retag` writes its tag: no other claimer
-    /// may kill it before that. `retag` checks that the slot is still its own
-    /// before each tag CAS, but a check followed by a CAS is not atomic: had the
-    /// claim been killed in between and the tombstone re-claimed by a key whose
-    /// tag is the old byte (so that no re-tag changes the word), the stale CAS
-    /// would overwrite the new entry's tag and lookups would miss it. `match_tag`
-    /// can report a false positive in the byte after a true match when that
-    /// byte differs from the tag in its lowest bit only, and `resolve` used to
-    /// act on such a slot when its node held the key. Here slot 0 holds another
-    /// key of tag T, slot 1 a tombstone of tag T ^ 1, and a claim of a key of
-    /// tag T sits in slot 1 before its re-tag; an insert of the same key must
-    /// leave it alone. This test failed before `resolve` compared tag bytes
-    /// exactly.
+    /// A claim of a tombstone whose old tag byte differs from the claim's tag
+    /// must not be killed before its re-tag: `retag` checks the slot and then
+    /// CASes the tag word, and had the claim been killed in between and the
+    /// tombstone re-claimed by a key whose tag is the old byte (so that no
+    /// re-tag changes the word), the stale CAS would overwrite the new entry's
+    /// tag and lookups would miss it. Such a claim is CLAIMING until its re-tag,
+    /// and no other writer acts on a CLAIMING slot. Here slot 0 holds another
+    /// key of tag T, slot 1 a tombstone of tag T ^ 1, which `match_tag` reports
+    /// as a (false) match of T, and a claim of a key of tag T sits in slot 1
+    /// before its re-tag; an insert of the same key must leave it alone. A first
+    /// version of this test put the claim there as PENDING, the state it had
+    /// before the CLAIMING step, and failed until `resolve` compared tag bytes
+    /// exactly; exact matching alone was not enough (a word loaded before the
+    /// slot was re-claimed shows the old owner's byte), which review found.
     #[test]
     fn a_claim_is_not_killed_before_its_retag() {
         let m = tiny();
@@ -1159,8 +1163,8 @@ mod tests {
         let t = m.root.table(ord::RELAXED, &g);
         let slot = &t.bucket(0).slots[1];
         let raw = Box::into_raw(Node::boxed(key, 1u64));
-        let claim = Shared::from(raw as *const Node<u64, u64>).with_tag(TAG_PENDING);
-        // The claim's pointer CAS, without the re-tag that `claim` would do next.
+        let claim = Shared::from(raw as *const Node<u64, u64>).with_tag(bucket::TAG_CLAIMING);
+        // The claim's first CAS, without the re-tag that `claim` would do next.
         let tombstone = Shared::null().with_tag(bucket::TAG_TOMBSTONE);
         assert!(slot
             .compare_exchange(tombstone, claim, ord::RELAXED, ord::RELAXED, &g)

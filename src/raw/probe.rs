@@ -205,7 +205,9 @@ impl<K, V> Table<K, V> {
                             }
                         }
                     }
-                    State::Empty | State::Tombstone | State::Pending => {}
+                    // A CLAIMING slot is a claim that is not re-tagged yet: no other
+                    // writer acts on it (claim.rs), and its node is not read here.
+                    State::Empty | State::Tombstone | State::Pending | State::Claiming => {}
                 }
             }
             if free.is_none() && live.is_none() {

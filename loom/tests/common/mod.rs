@@ -352,6 +352,10 @@ where
     let start = std::time::Instant::now();
     let mut builder = loom::model::Builder::new();
     builder.max_branches = max_branches;
+    // A model's fixed bound gives way to LOOM_MAX_PREEMPTIONS when
+    // EPOCHMAP_LOOM_ANY_BOUND is set, so a deeper run of such a model needs no edit.
+    let preemption_bound =
+        preemption_bound.filter(|_| std::env::var_os("EPOCHMAP_LOOM_ANY_BOUND").is_none());
     if preemption_bound.is_some() {
         builder.preemption_bound = preemption_bound;
     }
