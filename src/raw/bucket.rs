@@ -41,7 +41,7 @@
 //! | node | 1 | PENDING | an insert's claim, not yet visible to readers |
 //! | node | 2 | FROZEN | a live entry being copied by migration; readable, not writable |
 //! | node | 3 | COPY | migration's claim in the next table, not yet visible |
-//! | node | 4 | CLAIMING | a claim of a tombstone before its re-tag: ignored by every other writer |
+//! | node | 4 | CLAIMING | a claim of a tombstone before its re-tag: changed only by its owner or a seal, never dereferenced by another thread |
 
 use super::node::Node;
 use crate::sync::{Atomic, AtomicU64, Shared};
@@ -79,7 +79,10 @@ pub(crate) fn state<K, V>(p: Shared<'_, Node<K, V>>) -> State {
         (false, TAG_PENDING) => State::Pending,
         (false, TAG_FROZEN) => State::Frozen,
         (false, TAG_COPY) => State::Copy,
-        (false, _) => State::Claiming,
+        (false, t) => {
+            debug_assert_eq!(t, TAG_CLAIMING, "slot pointer tags 5-7 are unused");
+            State::Claiming
+        }
     }
 }
 

@@ -7,8 +7,9 @@
 //! 1. **Claim** the first free slot with the node tagged PENDING (or COPY for
 //!    migration). Readers skip pending nodes. An EMPTY slot is claimed by a
 //!    CAS on its tag byte first (so the region end moves before the pointer
-//!    appears), a tombstone by a CAS on its pointer and then a re-tag. A
-//!    COPY claim takes only EMPTY slots: all copiers of a node claim with the
+//!    appears), a tombstone by a CAS on its pointer to CLAIMING (a state no
+//!    other writer acts on), a re-tag, and a CAS to PENDING. A COPY claim
+//!    takes only EMPTY slots: all copiers of a node claim with the
 //!    same value, and only a slot that holds a COPY value once in its life
 //!    keeps one copier's commit from landing on another's claim.
 //! 2. **Fence** (`SeqCst`) and **re-scan** the region. The fence is the one
@@ -137,11 +138,13 @@ impl<K, V> Table<K, V> {
             // session; design.md, "Claims"). Then, re-tagged, as PENDING.
             let tombstone = Shared::null().with_tag(TAG_TOMBSTONE);
             let claiming = claim.with_tag(TAG_CLAIMING);
-            // Release: pairs with the Acquire slot loads of other writers' scans and
-            // resolves, which read the node's key once the claim is PENDING (that CAS
-            // continues this one's release sequence).
+            // Relaxed on success (pairs with nothing): no other thread dereferences a
+            // CLAIMING pointer; the node is published by the CAS to PENDING below, a
+            // release after the re-tag. Was AcqRel while that CAS was Relaxed; with
+            // both a release, loom caught neither alone (docs/loom.md, eighth run).
+            // Acquire on failure: what took the tombstone first.
             if let Err(e) =
-                slot.compare_exchange(tombstone, claiming, ord::ACQ_REL, ord::ACQUIRE, guard)
+                slot.compare_exchange(tombstone, claiming, ord::RELAXED, ord::ACQUIRE, guard)
             {
                 return if state(e.current) == State::Moved {
                     Claim::Moved
@@ -152,11 +155,17 @@ impl<K, V> Table<K, V> {
             if !self.retag(free, tag, claiming, guard) {
                 return Claim::Moved;
             }
-            // Relaxed both ways: an RMW in the release sequence of the CAS above, which
-            // published the node; the tag byte it follows reaches other claimers through
-            // the fence of `resolve`, which comes after this. Fails only on a seal
-            // (CLAIMING -> MOVED); nothing is read from the failure.
-            match slot.compare_exchange(claiming, claim, ord::RELAXED, ord::RELAXED, guard) {
+            // AcqRel on success for its Release half: every later write to this slot
+            // (commit, kill, retract, replace, remove) is an RMW, so this CAS heads the
+            // release sequence they continue, and whoever reuses the slot's tombstone
+            // (an Acquire claim CAS) synchronizes with it and sees our re-tag. Without
+            // it a killer that read an older word still showing our tag could hand
+            // the reuser only the first CAS, from before the re-tag, and its re-tag
+            // could skip its CAS and leave our tag on its entry (found in review,
+            // ninth session). It also publishes the node: other claimers' `resolve`
+            // loads PENDING with Acquire and reads the key. Relaxed on failure: it
+            // fails only on a seal (CLAIMING -> MOVED), and nothing is read from it.
+            match slot.compare_exchange(claiming, claim, ord::ACQ_REL, ord::RELAXED, guard) {
                 Ok(_) => Claim::Claimed,
                 Err(_) => Claim::Moved,
             }

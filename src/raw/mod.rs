@@ -113,6 +113,11 @@ pub(crate) enum Inserted<'g, K, V> {
 
 /// A node that lost its insert. Its value goes back to the caller; its key is
 /// freed now or, if other writers may still be comparing it, after the epoch.
+///
+/// `published` is set once the node is PENDING in a slot. A node that was only
+/// CLAIMING (a tombstone claim sealed before its re-tag ended) is not published:
+/// no other thread dereferences a CLAIMING pointer, and the only one that holds
+/// it, a sealer, uses it just as the expected value of its CAS to MOVED.
 pub(crate) struct Rejected<'g, K, V> {
     ptr: Shared<'g, Node<K, V>>,
     published: bool,
@@ -1146,46 +1151,53 @@ mod tests {
     /// tag and lookups would miss it. Such a claim is CLAIMING until its re-tag,
     /// and no other writer acts on a CLAIMING slot. Here slot 0 holds another
     /// key of tag T, slot 1 a tombstone of tag T ^ 1, which `match_tag` reports
-    /// as a (false) match of T, and a claim of a key of tag T sits in slot 1
-    /// before its re-tag; an insert of the same key must leave it alone. A first
+    /// as a (false) match of T, or of tag T itself, and a claim of a key of tag
+    /// T sits in slot 1 before its re-tag; an insert of the same key must leave
+    /// it alone. The second case fails without the CLAIMING skip in `resolve`
+    /// (found in review: the first case alone was covered by exact matching). A first
     /// version of this test put the claim there as PENDING, the state it had
     /// before the CLAIMING step, and failed until `resolve` compared tag bytes
     /// exactly; exact matching alone was not enough (a word loaded before the
     /// slot was re-claimed shows the old owner's byte), which review found.
     #[test]
     fn a_claim_is_not_killed_before_its_retag() {
-        let m = tiny();
-        let g = crossbeam_epoch::pin();
-        let (other, removed, key) = (0x10u64, 0x11u64, 0x110u64); // tags 0x90, 0x91, 0x90
-        assert!(m.insert(other, 0, &g).is_none());
-        assert!(m.insert(removed, 0, &g).is_none());
-        assert!(m.remove_if(&removed, |_, _| true, &g).is_some());
-        let t = m.root.table(ord::RELAXED, &g);
-        let slot = &t.bucket(0).slots[1];
-        let raw = Box::into_raw(Node::boxed(key, 1u64));
-        let claim = Shared::from(raw as *const Node<u64, u64>).with_tag(bucket::TAG_CLAIMING);
-        // The claim's first CAS, without the re-tag that `claim` would do next.
-        let tombstone = Shared::null().with_tag(bucket::TAG_TOMBSTONE);
-        assert!(slot
-            .compare_exchange(tombstone, claim, ord::RELAXED, ord::RELAXED, &g)
-            .is_ok());
-        assert_eq!(
-            bucket::tag_byte(t.bucket(0).tags.load(ord::RELAXED), 1),
-            0x91
-        );
-        // Another insert of the key (its resolve runs twice: a first sighting of an
-        // earlier claim only makes it retry).
-        assert!(m.insert(key, 2, &g).is_none());
-        let still_ours = slot.load(ord::RELAXED, &g) == claim;
-        // Withdraw the claim, as its owner would after meeting the entry.
-        let _ = slot.compare_exchange(claim, tombstone, ord::RELAXED, ord::RELAXED, &g);
-        // SAFETY (test): the claim is in no slot now, and no other thread exists.
-        unsafe { Node::destroy(raw) };
-        assert!(
-            still_ours,
-            "an insert killed a claim that had not re-tagged its slot"
-        );
-        assert_eq!(m.get(&key, &g).map(|n| *n.value), Some(2));
+        // The tombstone's old byte: T ^ 1 (a false match of T), or T itself (a true
+        // match, left by another key of the same tag, so the slot is loaded).
+        for removed in [0x11u64, 0x210] {
+            let m = tiny();
+            let g = crossbeam_epoch::pin();
+            let (other, key) = (0x10u64, 0x110u64); // both tag 0x90, home bucket 0
+            assert!(m.insert(other, 0, &g).is_none());
+            assert!(m.insert(removed, 0, &g).is_none());
+            assert!(m.remove_if(&removed, |_, _| true, &g).is_some());
+            let t = m.root.table(ord::RELAXED, &g);
+            let slot = &t.bucket(0).slots[1];
+            let raw = Box::into_raw(Node::boxed(key, 1u64));
+            let claim = Shared::from(raw as *const Node<u64, u64>).with_tag(bucket::TAG_CLAIMING);
+            // The claim's first CAS, without the re-tag that `claim` would do next.
+            let tombstone = Shared::null().with_tag(bucket::TAG_TOMBSTONE);
+            assert!(slot
+                .compare_exchange(tombstone, claim, ord::RELAXED, ord::RELAXED, &g)
+                .is_ok());
+            assert_eq!(
+                bucket::tag_byte(t.bucket(0).tags.load(ord::RELAXED), 1),
+                bucket::tag_of(removed)
+            );
+            // Another insert of the key (its resolve runs twice: a first sighting of
+            // an earlier claim only makes it retry).
+            assert!(m.insert(key, 2, &g).is_none());
+            let still_ours = slot.load(ord::RELAXED, &g) == claim;
+            // Withdraw the claim, as its owner would after meeting the entry.
+            let _ = slot.compare_exchange(claim, tombstone, ord::RELAXED, ord::RELAXED, &g);
+            // SAFETY (test): the claim is in no slot now, and no other thread exists.
+            unsafe { Node::destroy(raw) };
+            assert!(
+                still_ours,
+                "an insert killed a claim that had not re-tagged its slot (old byte {:#x})",
+                bucket::tag_of(removed)
+            );
+            assert_eq!(m.get(&key, &g).map(|n| *n.value), Some(2));
+        }
     }
 
     /// A COPY claim takes the first EMPTY slot of its key's region (`first_empty`).
