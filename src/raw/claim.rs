@@ -138,13 +138,16 @@ impl<K, V> Table<K, V> {
             // session; design.md, "Claims"). Then, re-tagged, as PENDING.
             let tombstone = Shared::null().with_tag(TAG_TOMBSTONE);
             let claiming = claim.with_tag(TAG_CLAIMING);
-            // Relaxed on success (pairs with nothing): no other thread dereferences a
-            // CLAIMING pointer; the node is published by the CAS to PENDING below, a
-            // release after the re-tag. Was AcqRel while that CAS was Relaxed; with
-            // both a release, loom caught neither alone (docs/loom.md, eighth run).
-            // Acquire on failure: what took the tombstone first.
+            // Acquire on success: pairs with the Release CAS to PENDING of the slot's
+            // previous claim (or the EMPTY claim CAS that first took it), whose release
+            // sequence every later write to the slot continues; so our `retag` sees
+            // the byte the previous owner's re-tag wrote, and cannot find its own tag
+            // in an older word and skip its CAS. No Release: no other thread
+            // dereferences a CLAIMING pointer, and the node is published by the CAS to
+            // PENDING below. (Relaxed on success in 4386e1e, which review found lost
+            // that edge; AcqRel before.) Acquire on failure: what took it first.
             if let Err(e) =
-                slot.compare_exchange(tombstone, claiming, ord::RELAXED, ord::ACQUIRE, guard)
+                slot.compare_exchange(tombstone, claiming, ord::ACQUIRE, ord::ACQUIRE, guard)
             {
                 return if state(e.current) == State::Moved {
                     Claim::Moved
@@ -196,9 +199,10 @@ impl<K, V> Table<K, V> {
             if bucket.slots[free.index].load(ord::RELAXED, guard) != ours {
                 return false;
             }
-            // Relaxed both ways: as for the tag CAS in `claim` (W1); the node was
-            // published by our pointer CAS (W2), and other claimers see this byte
-            // through the fence argument of `resolve`. Was AcqRel / Acquire (W3).
+            // Relaxed both ways: as for the tag CAS in `claim` (W1); the node is
+            // published by our CAS to PENDING after this (W2), and other claimers see
+            // this byte through the fence argument of `resolve`. Was AcqRel / Acquire
+            // (W3).
             match bucket.tags.compare_exchange_weak(
                 word,
                 with_tag_byte(word, free.index, tag),
@@ -299,17 +303,15 @@ impl<K, V> Table<K, V> {
                     _ => {
                         // A later claim, an earlier one seen pending for the second time, or
                         // a stale COPY seen by an insert: kill it; its owner's commit then
-                        // fails. AcqRel: the Release half pairs with the Acquire claim CAS
-                        // of whoever reuses the tombstone this leaves. If the victim
-                        // re-tagged the slot, that reuser must see the byte the re-tag
-                        // wrote, or its re-tag may read an older word, find its own tag
-                        // there and skip the CAS, leaving the victim's tag on its entry
-                        // (found in review, ninth session). The victim's pointer CAS,
-                        // which heads the slot's release sequence, came before its re-tag,
-                        // and our fence before our load of that byte, so only this Release
-                        // carries our read of it to the reuser. No model catches it
-                        // (docs/loom.md, eighth run). Acquire on failure: pairs with the
-                        // commit or replace that won, whose node we read.
+                        // fails. AcqRel, though the Release half is redundant now: whoever
+                        // reuses the tombstone this leaves must see the victim's re-tag,
+                        // and gets it from the victim's CAS to PENDING, a release after the
+                        // re-tag whose sequence this RMW continues (`claim`). Before that
+                        // CAS was a release this kill's Release was meant to carry it, and
+                        // could not (we may have read an older word showing the same byte;
+                        // ninth session's reviews). No model catches either. Acquire on
+                        // failure: pairs with the commit or replace that won, whose node
+                        // we read.
                         match bucket.slots[i].compare_exchange(
                             p,
                             Shared::null().with_tag(TAG_TOMBSTONE),
@@ -394,10 +396,11 @@ impl<K, V> Table<K, V> {
         // (the retracted node is freed through the epoch, not through this slot), and
         // we read nothing after it: the caller retries from `scan` whether this
         // succeeds or finds the claim killed or sealed. A claimer that reuses the
-        // tombstone must see our re-tag, if we made one: that comes from the SeqCst
-        // fence of `resolve`, which every retract follows and which comes after the
-        // re-tag; a fence before a store synchronizes with an Acquire RMW (the
-        // reuser's claim CAS) that reads the store. Was AcqRel/Acquire; weakened after
+        // tombstone must see the slot's tag byte: this RMW continues the release
+        // sequence of our claim CAS (EMPTY: after the tag CAS) or of our CAS to
+        // PENDING (after the re-tag), which the reuser's Acquire claim CAS then
+        // acquires; `resolve`'s SeqCst fence, which every retract follows, would
+        // give the same edge. Was AcqRel/Acquire; weakened after
         // no model caught the success ordering Relaxed (docs/loom.md, fifth run).
         if own.bucket.slots[own.index]
             .compare_exchange(

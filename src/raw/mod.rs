@@ -746,8 +746,8 @@ where
         // the tombstone must see the slot's tag byte; this CAS is an RMW, so it
         // continues the release sequence that reaches it: the claim CAS that took the
         // slot when EMPTY (whose tag CAS came before it), or, for a reused slot, the
-        // commit after its owner's `resolve` fence, which followed the re-tag (the
-        // fence synchronizes with the reuser's Acquire claim CAS). Was AcqRel; weakened
+        // CAS to PENDING after the re-tag, or a later replace; the reuser's claim CAS
+        // acquires it. Was AcqRel; weakened
         // after no model caught it in any weaken run (docs/loom.md, eighth run).
         // Acquire on failure: the caller rescans, but keep the edge to the writer
         // that changed the slot first, as every failed CAS of an entry does.
