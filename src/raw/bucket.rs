@@ -16,8 +16,9 @@
 //! lookup stop. A third value, [`TAG_CLOSED`] (`0x01`), is an EMPTY byte that
 //! a migration's seal has closed ([`Bucket::close_region`]): it still ends
 //! every probe sequence (the region-end tests look at the high bit only),
-//! but no claim can take it any more (the free-slot tests are exact), so a region that a seal found ending
-//! here can never be extended past the seal. A lookup of a present key reads the tag word, matches all
+//! but no claim can take it any more (the free-slot tests are exact), so a
+//! region that a seal found ending here can never be extended past the seal.
+//! A lookup of a present key reads the tag word, matches all
 //! seven tags at once with SWAR arithmetic, and loads only the matching
 //! pointers from the same cache line, then the node: one line of the table
 //! plus the node.

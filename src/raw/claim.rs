@@ -400,8 +400,8 @@ impl<K, V> Table<K, V> {
         // sequence of our claim CAS (EMPTY: after the tag CAS) or of our CAS to
         // PENDING (after the re-tag), which the reuser's Acquire claim CAS then
         // acquires; `resolve`'s SeqCst fence, which every retract follows, would
-        // give the same edge. Was AcqRel/Acquire; weakened after
-        // no model caught the success ordering Relaxed (docs/loom.md, fifth run).
+        // give the same edge. Was AcqRel/Acquire; weakened after no model caught
+        // the success ordering Relaxed (docs/loom.md, fifth run).
         if own.bucket.slots[own.index]
             .compare_exchange(
                 claim,

@@ -917,6 +917,20 @@ mod tests {
         .unwrap()
     }
 
+    /// A fresh node for a claim made by hand: the raw pointer (the test frees it)
+    /// and the slot value, the pointer tagged `tag`.
+    fn claim_node<'g>(
+        key: u64,
+        value: u64,
+        tag: usize,
+    ) -> (*mut Node<u64, u64>, Shared<'g, Node<u64, u64>>) {
+        let raw = Box::into_raw(Node::boxed(key, value));
+        (
+            raw,
+            Shared::from(raw as *const Node<u64, u64>).with_tag(tag),
+        )
+    }
+
     fn tiny() -> RawMap<u64, u64, Identity> {
         chunk_one(Identity)
     }
@@ -1036,8 +1050,7 @@ mod tests {
             pos: 0,
             empty: true,
         };
-        let node = Box::into_raw(Node::boxed(other, 0u64));
-        let claim = Shared::from(node as *const Node<u64, u64>).with_tag(TAG_PENDING);
+        let (node, claim) = claim_node(other, 0, TAG_PENDING);
         assert!(matches!(
             next.claim(&free, other, claim, &g),
             Claim::Claimed
@@ -1091,21 +1104,14 @@ mod tests {
         // Now the filler claims slot 6. Without the seal closing the bucket's EMPTY
         // bytes its tag CAS would set byte 6 and its pointer CAS meet the seal
         // (`Moved`); with it the tag CAS fails (`Lost`). Either way it gets no slot.
-        let node = |k: u64| {
-            let raw = Box::into_raw(Node::boxed(k, 0u64));
-            (
-                raw,
-                Shared::from(raw as *const Node<u64, u64>).with_tag(TAG_PENDING),
-            )
-        };
-        let (filler_raw, filler_claim) = node(filler);
+        let (filler_raw, filler_claim) = claim_node(filler, 0, TAG_PENDING);
         assert!(!matches!(
             t.claim(&filler_free, filler, filler_claim, &g),
             Claim::Claimed
         ));
         // The late writer (which loaded the root before the resize) loses slot 6
         // and scans the old table again, as `insert_node` does after `Lost`.
-        let (late_raw, late_claim) = node(late);
+        let (late_raw, late_claim) = claim_node(late, 0, TAG_PENDING);
         assert!(matches!(
             t.claim(&late_free, late, late_claim, &g),
             Claim::Lost
@@ -1172,8 +1178,7 @@ mod tests {
             assert!(m.remove_if(&removed, |_, _| true, &g).is_some());
             let t = m.root.table(ord::RELAXED, &g);
             let slot = &t.bucket(0).slots[1];
-            let raw = Box::into_raw(Node::boxed(key, 1u64));
-            let claim = Shared::from(raw as *const Node<u64, u64>).with_tag(bucket::TAG_CLAIMING);
+            let (raw, claim) = claim_node(key, 1, bucket::TAG_CLAIMING);
             // The claim's first CAS, without the re-tag that `claim` would do next.
             let tombstone = Shared::null().with_tag(bucket::TAG_TOMBSTONE);
             assert!(slot
