@@ -234,9 +234,10 @@ fn long_form_held_guard_at_a_million_replaces_per_second() {
 /// A run of inserts retires tables but no nodes, so a thread's bag of
 /// deferred frees fills slowly; the old tables must still be freed as the
 /// run goes (`Table::retire` hands large ones to the collector at once), not
-/// all at its end. The peak during the inserts, over what the map holds
-/// afterwards, includes the old and new tables of the last resize side by
-/// side, but not the sum of all the smaller tables before them.
+/// all at its end. The peak during the inserts may exceed what the map holds
+/// afterwards by the old table of the last resize, which sat beside the new
+/// one, but not by the sum of all the smaller tables before it (about as much
+/// again: each table is half the size of the next).
 #[test]
 fn retired_tables_are_freed_during_a_run_of_inserts() {
     let _serial = alloc::exclusive();
@@ -249,13 +250,17 @@ fn retired_tables_are_freed_during_a_run_of_inserts() {
     }
     let peak = alloc::peak() - base;
     let held = alloc::floor(16) - base;
-    let ratio = peak as f64 / held as f64;
+    // The last resize doubled the table: its source had half the buckets, 64 B each.
+    let last_source = map.stats().buckets / 2 * 64;
+    let allowed = (held + last_source) as f64 * 1.05;
     println!(
-        "{keys} inserts, pin per insert: peak {peak} B, held afterwards {held} B, peak / held {ratio:.2}"
+        "{keys} inserts, pin per insert: peak {peak} B, held afterwards {held} B, \
+         last resize's source table {last_source} B"
     );
     assert!(
-        ratio <= 1.2,
-        "old tables stayed allocated during the inserts: peak {peak} B against {held} B held"
+        peak as f64 <= allowed,
+        "old tables stayed allocated during the inserts: peak {peak} B against {held} B held \
+         and {last_source} B for the last resize's source table"
     );
     drop(map);
 }

@@ -126,7 +126,7 @@ fn readers_never_miss_a_present_key_during_growth_to_a_million_slots() {
     barrier.wait();
     let m = map.pin();
     let mut next = present;
-    // Grow until the table has at least a million slots (7 per bucket, 7/8 load).
+    // Grow until the table has at least a million slots (7 per bucket, 3/4 load).
     while map.capacity() < 800_000 {
         for _ in 0..1024 {
             m.insert(next, next * 2);

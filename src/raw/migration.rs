@@ -10,7 +10,7 @@
 //! `Release` CAS on `next`. From then on:
 //!
 //! - **Writers help.** Every write that meets a table with a `next` migrates
-//!   a bounded number of buckets (`Tuning::help`, 8 by default), claimed a
+//!   a bounded number of buckets (`Tuning::help`, 4 by default), claimed a
 //!   chunk at a time with `fetch_add` on the table's cursor, then seals the
 //!   buckets of its own key's region, issues a `SeqCst` fence and works in
 //!   the new table. No operation ever copies the whole table.

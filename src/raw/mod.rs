@@ -51,14 +51,15 @@ pub(crate) struct Tuning {
     pub(crate) help: usize,
 }
 
-/// Buckets per migration chunk and per helping write. An estimate, not a
-/// measurement: a copied entry is ~300 instructions and six locked RMWs
-/// (callgrind on `examples/get_profile.rs epochmap-insert`; a locked RMW is
-/// ~6 ns here per docs/fences.md), so ~60 ns; 8 buckets hold ~30 entries at
-/// the usual load, so a helping write should stay near 2 µs. Measured by the
-/// growth-latency bench (docs/benchmarks.md): insert p99 4.0 µs with 8 (15.4 µs
-/// with the earlier 64), p99.9 still 17–20 µs, for reasons not yet measured.
-const HELP_BUCKETS: usize = 8;
+/// Buckets per migration chunk and per helping write. Measured, not derived:
+/// a copied entry costs about 460 instructions (callgrind, `migrate_bucket`
+/// inclusive over a 300,000-key growth: 157.5 M for 344,082 copies), and a
+/// helping write also seals its own key's region, so its time is set by both
+/// the budget and the length of that region. With
+/// the 3/4 load limit, `examples/growth_tail.rs` gave insert p99.9 of 6.9,
+/// 8.4 and 6.6 µs with 4 against 8.3, 8.7 and 7.8 µs with 8, and p99 3.4–4.1
+/// against 4.4–5.2 µs (docs/benchmarks.md, "What the slow inserts are").
+const HELP_BUCKETS: usize = 4;
 
 impl Default for Tuning {
     fn default() -> Self {
@@ -1416,7 +1417,7 @@ mod tests {
     fn table_layout_puts_buckets_after_a_64_byte_header() {
         assert_eq!(core::mem::size_of::<Table<u64, u64>>(), 64);
         assert_eq!(Table::<u64, u64>::buckets_for(0).unwrap(), 2);
-        assert_eq!(Table::<u64, u64>::capacity_of(2), 12);
+        assert_eq!(Table::<u64, u64>::capacity_of(2), 10);
         assert!(Table::<u64, u64>::buckets_for(usize::MAX).is_err());
         let n = Table::<u64, u64>::buckets_for(1000).unwrap();
         assert!(Table::<u64, u64>::capacity_of(n) >= 1000);

@@ -31,9 +31,10 @@ use std::alloc::{self, Layout};
 /// Smallest table: two buckets (14 slots). `shift` must stay below 64.
 pub(crate) const MIN_BUCKETS: usize = 2;
 
-/// Occupied (non-EMPTY) slots may reach 7/8 of all slots before a resize.
-pub(crate) const MAX_LOAD_NUM: usize = 7;
-pub(crate) const MAX_LOAD_DEN: usize = 8;
+/// Occupied (non-EMPTY) slots may reach 3/4 of all slots before a resize
+/// (design.md section 2 says why 3/4 and not 7/8).
+pub(crate) const MAX_LOAD_NUM: usize = 3;
+pub(crate) const MAX_LOAD_DEN: usize = 4;
 
 /// A retired table of at least this many buckets (64 KiB) is handed to the
 /// collector at once (see [`Table::retire`]).
