@@ -121,3 +121,52 @@ fn a_reused_tombstone_mixes_no_entries() {
         used == 1
     });
 }
+
+/// One tombstone reused twice, by keys with different tags. A is inserted
+/// and removed, so slot 0 of bucket 0 is a tombstone that still carries A's
+/// tag byte. A spawned thread inserts B, which takes that tombstone and
+/// re-tags it with B's byte, and then removes B: slot 0 is a tombstone
+/// again, with B's byte. The main thread inserts A meanwhile. Its scan may
+/// read the old tag word and the old tombstone, and its claim CAS, which
+/// compares against the one tombstone value every tombstone has, then takes
+/// the tombstone B left. A's re-tag must now see B's byte and change it
+/// back: it reads the tag word after the CAS to CLAIMING, and only that
+/// CAS's Acquire, reading B's remove, which continues the release sequence
+/// of B's CAS to PENDING, orders B's re-tag before the read. Weakened to
+/// Relaxed, the re-tag may read the old word, find A's byte already there,
+/// and leave B's byte on A's entry, where lookups of A never look.
+/// Checks: B was inserted and removed, A was inserted once, is found with
+/// its value, and is the only entry.
+///
+/// Reached: A took the tombstone B left (the other executions have A in
+/// slot 0 before B, or B in another slot).
+#[test]
+fn a_tombstone_reused_twice_carries_the_last_tag() {
+    model_reaching("reused the tombstone after B was removed from it", || {
+        let map = Arc::new(tiny_map());
+        {
+            let guard = map.guard();
+            map.insert(Key::new(A), payload(A), &guard);
+            assert!(map.remove(&A, &guard).is_some());
+        }
+        let m = map.clone();
+        let other = thread::spawn(move || {
+            let guard = m.guard();
+            assert!(m.insert(Key::new(B), payload(B), &guard).is_none());
+            assert_eq!(m.remove(&B, &guard).map(Payload::get), Some(B));
+        });
+        {
+            let guard = map.guard();
+            assert!(map.insert(Key::new(A), payload(A), &guard).is_none());
+        }
+        other.join().unwrap();
+        let guard = map.guard();
+        assert_eq!(entry(&map, A, &guard), Some((A, A)), "A lost its tag");
+        assert_eq!(entry(&map, B, &guard), None);
+        drop(guard);
+        assert_eq!(map.len(), 1);
+        let one_slot = map.stats().slots_used == 1;
+        assert_single(&map, A);
+        one_slot
+    });
+}

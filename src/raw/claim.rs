@@ -145,7 +145,8 @@ impl<K, V> Table<K, V> {
             // in an older word and skip its CAS. No Release: no other thread
             // dereferences a CLAIMING pointer, and the node is published by the CAS to
             // PENDING below. (Relaxed on success in 4386e1e, which review found lost
-            // that edge; AcqRel before.) Acquire on failure: what took it first.
+            // that edge; AcqRel before. Loom model 21 catches it weakened: docs/loom.md.)
+            // Acquire on failure: what took it first.
             if let Err(e) =
                 slot.compare_exchange(tombstone, claiming, ord::ACQUIRE, ord::ACQUIRE, guard)
             {
