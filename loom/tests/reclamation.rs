@@ -139,7 +139,8 @@ fn a_reused_tombstone_mixes_no_entries() {
 /// its value, and is the only entry.
 ///
 /// Reached: A took the tombstone B left (the other executions have A in
-/// slot 0 before B, or B in another slot).
+/// slot 0 before B, and B in slot 1, or A in slot 1 because it found B's
+/// claim or entry in slot 0).
 #[test]
 fn a_tombstone_reused_twice_carries_the_last_tag() {
     model_reaching("reused the tombstone after B was removed from it", || {
