@@ -55,10 +55,10 @@ pub(crate) struct Tuning {
 /// a copied entry costs about 460 instructions (callgrind, `migrate_bucket`
 /// inclusive over a 300,000-key growth: 157.5 M for 344,082 copies), and a
 /// helping write also seals its own key's region, so its time is set by both
-/// the budget and the length of that region. With
-/// the 3/4 load limit, `examples/growth_tail.rs` gave insert p99.9 of 6.9,
-/// 8.4 and 6.6 µs with 4 against 8.3, 8.7 and 7.8 µs with 8, and p99 3.4–4.1
-/// against 4.4–5.2 µs (docs/benchmarks.md, "What the slow inserts are").
+/// the budget and the length of that region. With the 3/4 load limit,
+/// `examples/growth_tail.rs` gave insert p99.9 of 6.9, 8.4 and 6.6 µs with 4
+/// against 8.3, 8.7 and 7.8 µs with 8, and p99 3.4–4.1 against 4.4–5.2 µs
+/// (docs/benchmarks.md, "What the slow inserts are", with the commands).
 const HELP_BUCKETS: usize = 4;
 
 impl Default for Tuning {
