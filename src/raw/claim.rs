@@ -304,19 +304,19 @@ impl<K, V> Table<K, V> {
                     _ => {
                         // A later claim, an earlier one seen pending for the second time, or
                         // a stale COPY seen by an insert: kill it; its owner's commit then
-                        // fails. AcqRel, though the Release half is redundant now: whoever
-                        // reuses the tombstone this leaves must see the victim's re-tag,
-                        // and gets it from the victim's CAS to PENDING, a release after the
-                        // re-tag whose sequence this RMW continues (`claim`). Before that
-                        // CAS was a release this kill's Release was meant to carry it, and
-                        // could not (we may have read an older word showing the same byte;
-                        // ninth session's reviews). No model catches either. Acquire on
-                        // failure: pairs with the commit or replace that won, whose node
-                        // we read.
+                        // fails. Relaxed on success (pairs with nothing): we read nothing
+                        // through the tombstone, and the victim's node came with the Acquire
+                        // load above. Whoever reuses the tombstone must see the victim's
+                        // tag byte, and gets it from the victim's claim: its CAS to PENDING
+                        // or COPY (after a re-tag) or its EMPTY claim's CAS (after the tag
+                        // CAS) is a release, and this RMW continues its release sequence.
+                        // Was AcqRel until the eleventh session; no model caught it Relaxed
+                        // (design.md, W4). Acquire on failure: pairs with the commit or
+                        // replace that won, whose node we read.
                         match bucket.slots[i].compare_exchange(
                             p,
                             Shared::null().with_tag(TAG_TOMBSTONE),
-                            ord::ACQ_REL,
+                            ord::RELAXED,
                             ord::ACQUIRE,
                             guard,
                         ) {

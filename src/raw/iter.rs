@@ -107,7 +107,7 @@ where
     fn step(&mut self) {
         self.buf.clear();
         self.pos = 0;
-        // Acquire: pairs with the Release root swing of a finished migration.
+        // Acquire: pairs with the root swing of a finished migration (fence, then swing).
         let mut table = self.map.root.load(ord::ACQUIRE, self.guard);
         // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
         // free); the guard is pinned.
@@ -179,7 +179,7 @@ where
 {
     /// log2 of the hash-space width of one bucket of the current root table.
     pub(crate) fn root_bucket_log(&self, guard: &Guard) -> u32 {
-        // Acquire: pairs with the Release root swing of a finished migration.
+        // Acquire: pairs with the root swing of a finished migration (fence, then swing).
         self.root.table(ord::ACQUIRE, guard).shift()
     }
 

@@ -209,7 +209,8 @@ where
         // It is also the acquire fence for the Relaxed loads that brought the caller
         // here: the done bits of `all_chunks_marked` (pairs with each chunk's
         // `fetch_or`) and the counter of `migration_complete` (pairs with each
-        // chunk's `fetch_add`); design.md rows R5 and R6.
+        // chunk's `fetch_add`); design.md rows R5 and R6. And it is the release fence
+        // of the Relaxed root swing below: pairs with every Acquire root load (R1).
         fence(ord::SEQ_CST);
         // Take the old table's pointer from the atomic, not from `table`: the pointer
         // that frees it must carry the allocation's provenance, not a shared borrow's.
@@ -228,9 +229,14 @@ where
         // pointer its provenance. No loom model fails with it Relaxed (loom.md).
         let new = table.next.load(ord::RELAXED, guard);
         debug_assert!(core::ptr::eq(new.as_raw(), next));
-        // Release: publishes the completed table to every later Acquire root load;
-        // Relaxed on failure: nothing is read, the caller just returns.
-        if self.root.swing(old, new, ord::ACQ_REL, ord::RELAXED) {
+        // Relaxed (pairs through the fence above): the fence is a release fence, and a
+        // release fence followed by this store synchronizes with every Acquire root
+        // load that reads it (R1), so the completed table and every entry copied into
+        // it are visible there. Nothing is read through the old value. Was AcqRel until
+        // the eleventh session: loom shows the fence needed for this (model 9 fails
+        // without it once the swing is Relaxed; design.md, W14). Relaxed on failure:
+        // nothing is read, the caller just returns.
+        if self.root.swing(old, new, ord::RELAXED, ord::RELAXED) {
             self.stats_resizes_finished();
             // SAFETY: the old table is unreachable from the root now; guards that loaded
             // it earlier keep it alive until they unpin. Its slots are all MOVED, so

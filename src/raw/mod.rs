@@ -222,7 +222,7 @@ impl<K, V, S> RawMap<K, V, S> {
     }
 
     fn newest<'g>(&'g self, guard: &'g Guard) -> &'g Table<K, V> {
-        // Acquire: pairs with the Release root swing (`finish`).
+        // Acquire: pairs with the root swing (`finish`: fence, then swing).
         let mut table = self.root.table(ord::ACQUIRE, guard);
         loop {
             // Acquire: pairs with the Release CAS linking `next` (`link_next`).
@@ -318,7 +318,7 @@ where
         Q: ?Sized + Hash + Equivalent<K>,
     {
         let hash = self.hash(key);
-        // Acquire: pairs with the Release root swing (`finish`) and the initial store.
+        // Acquire: pairs with the root swing (`finish`: fence, then swing) and the initial store.
         let mut t = self.root.table(ord::ACQUIRE, guard);
         loop {
             if let Some(node) = t.lookup(hash, key, guard) {
@@ -335,7 +335,7 @@ where
     /// The table a writer of `hash` works in: the root, or past any resize.
     #[inline]
     fn writable<'g>(&'g self, hash: u64, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
-        // Acquire: pairs with the Release root swing (`finish`).
+        // Acquire: pairs with the root swing (`finish`: fence, then swing).
         let mut table = self.root.load(ord::ACQUIRE, guard);
         loop {
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
@@ -467,7 +467,7 @@ where
         hash: u64,
         guard: &'g Guard,
     ) -> Shared<'g, Table<K, V>> {
-        // Acquire: pairs with the Release root swing (`finish`).
+        // Acquire: pairs with the root swing (`finish`: fence, then swing).
         let root = self.root.load(ord::ACQUIRE, guard);
         // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
         // free); `guard` is pinned.
@@ -532,7 +532,7 @@ where
     /// After a remove: start a shrink if the table is mostly empty (1/16 full);
     /// the new table is about half full at most, so growth is far away (hysteresis).
     fn maybe_shrink(&self, guard: &Guard) {
-        // Acquire: pairs with the Release root swing (`finish`).
+        // Acquire: pairs with the root swing (`finish`: fence, then swing).
         let root = self.root.load(ord::ACQUIRE, guard);
         // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
         // free); `guard` is pinned.
@@ -784,7 +784,7 @@ where
             .ok_or(AllocFailure::CapacityOverflow)?;
         let nbuckets = Table::<K, V>::buckets_for(want)?;
         loop {
-            // Acquire: pairs with the Release root swing (`finish`).
+            // Acquire: pairs with the root swing (`finish`: fence, then swing).
             let root = self.root.load(ord::ACQUIRE, guard);
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
             // free); `guard` is pinned.
@@ -844,14 +844,14 @@ where
             "begin_resize_exact: {nbuckets} buckets is not a power of two of at least {}",
             self.tuning.min_buckets
         );
-        // Acquire: pairs with the Release root swing (`finish`).
+        // Acquire: pairs with the root swing (`finish`: fence, then swing).
         let root = self.root.load(ord::ACQUIRE, guard);
         self.start_migration(root, nbuckets, guard)
     }
 
     /// Migrates one helping budget of the root's resize, if one is in flight.
     pub(crate) fn help_root(&self, guard: &Guard) {
-        // Acquire: pairs with the Release root swing (`finish`).
+        // Acquire: pairs with the root swing (`finish`: fence, then swing).
         let r = self.root.table(ord::ACQUIRE, guard);
         r.witness();
         // Acquire: pairs with the Release CAS linking `next`.

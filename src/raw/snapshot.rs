@@ -24,7 +24,7 @@ pub(crate) struct Snapshot {
 
 impl<K, V, S> RawMap<K, V, S> {
     pub(crate) fn snapshot(&self, guard: &Guard) -> Snapshot {
-        // Acquire: pairs with the Release root swing (`finish`).
+        // Acquire: pairs with the root swing (`finish`: fence, then swing).
         let r = self.root.table(ord::ACQUIRE, guard);
         r.witness();
         // Acquire: pairs with the Release CAS linking `next` (`link_next`).
