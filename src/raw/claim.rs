@@ -163,10 +163,10 @@ impl<K, V> Table<K, V> {
             // (commit, kill, retract, replace, remove) is an RMW, so this CAS heads the
             // release sequence they continue, and whoever reuses the slot's tombstone
             // (an Acquire claim CAS) synchronizes with it and sees our re-tag. Without
-            // it a killer that read an older word still showing our tag could hand
-            // the reuser only the first CAS, from before the re-tag, and its re-tag
-            // could skip its CAS and leave our tag on its entry (found in review,
-            // ninth session). It also publishes the node: other claimers' `resolve`
+            // it nothing after the re-tag would be a release (the CAS to CLAIMING is
+            // none, and a kill, retract or remove only continues a sequence), so the
+            // reuser's re-tag could read an older word, skip its CAS and leave our tag
+            // on its entry (found in review, ninth session). It also publishes the node: other claimers' `resolve`
             // loads PENDING with Acquire and reads the key. Relaxed on failure: it
             // fails only on a seal (CLAIMING -> MOVED), and nothing is read from it.
             match slot.compare_exchange(claiming, claim, ord::ACQ_REL, ord::RELAXED, guard) {
@@ -307,12 +307,13 @@ impl<K, V> Table<K, V> {
                         // fails. Relaxed on success (pairs with nothing): we read nothing
                         // through the tombstone, and the victim's node came with the Acquire
                         // load above. Whoever reuses the tombstone must see the victim's
-                        // tag byte, and gets it from the victim's claim: its CAS to PENDING
-                        // or COPY (after a re-tag) or its EMPTY claim's CAS (after the tag
-                        // CAS) is a release, and this RMW continues its release sequence.
-                        // Was AcqRel until the eleventh session; no model caught it Relaxed
-                        // (design.md, W4). Acquire on failure: pairs with the commit or
-                        // replace that won, whose node we read.
+                        // tag byte, and gets it from the victim's claim: its CAS CLAIMING ->
+                        // PENDING (after a re-tag) or its EMPTY claim's CAS, PENDING or COPY
+                        // (after the tag CAS), is a release, and this RMW continues its
+                        // release sequence. Was AcqRel until the eleventh session; no model
+                        // caught it Relaxed (design.md, W4). Acquire on failure: pairs with
+                        // the replace that won, or with the claim CAS whose release sequence
+                        // the winning (Relaxed) commit continues; we read that node's key.
                         match bucket.slots[i].compare_exchange(
                             p,
                             Shared::null().with_tag(TAG_TOMBSTONE),
@@ -374,8 +375,9 @@ impl<K, V> Table<K, V> {
         // fence that carries a reused slot's re-tag to whoever removes the entry and
         // reuses the tombstone later (their RMWs continue its sequence, and the fence
         // synchronizes with their Acquire claim CAS). Acquire on failure: pairs with
-        // the killer's or sealer's Release CAS. Was AcqRel; weakened after no model
-        // caught it (docs/loom.md, fifth weaken run).
+        // the sealer's Release CAS (a kill carries nothing, W4; the caller rescans).
+        // Was AcqRel; weakened after no model caught it (docs/loom.md, fifth weaken
+        // run).
         own.bucket.slots[own.index]
             .compare_exchange(claim, claim.with_tag(0), ord::RELAXED, ord::ACQUIRE, guard)
             .is_ok()

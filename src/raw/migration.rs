@@ -216,7 +216,7 @@ where
         // that frees it must carry the allocation's provenance, not a shared borrow's.
         // Relaxed: the ordering buys nothing. We go on only if the value equals
         // `table`, whose header we already see through the Acquire load that gave
-        // us `table`; the swing then reads the root again (AcqRel on success), and
+        // us `table`; the swing then reads the root again (its release is the fence), and
         // crossbeam's epoch orders every other thread's use of the table before
         // `retire` frees it. No loom model fails with it Relaxed (loom.md).
         let old = self.root.load(ord::RELAXED, guard);
