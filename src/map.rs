@@ -138,9 +138,19 @@ impl<K, V, S> HashMap<K, V, S> {
                     min_buckets,
                     chunk: chunk_buckets,
                     help: help_buckets,
+                    ..Tuning::default()
                 },
             ),
         }
+    }
+
+    /// Makes every remove check whether the table should shrink (normally a
+    /// remove checks once per 64 of its counter stripe): models use it to reach
+    /// a shrink with a few keys. Not part of the stable API.
+    #[doc(hidden)]
+    pub fn check_shrink_on_every_remove(mut self) -> Self {
+        self.raw.tuning.shrink_check_mask = 0;
+        self
     }
 
     /// The number of entries. Exact when no write is in flight, an estimate

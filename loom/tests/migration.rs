@@ -379,6 +379,50 @@ fn resize_calls_follow_a_resize_started_by_another_thread() {
     });
 }
 
+/// Model 22: a remove that looks for a shrink while another thread grows
+/// the map. Every remove of this map checks for a shrink
+/// (`check_shrink_on_every_remove`; normally one in 64 does, which no model
+/// with a few keys reaches). The map holds A and D in its 2-bucket root;
+/// the other thread links a 4-bucket table, migrates both buckets and
+/// swings the root. The main thread removes A, possibly in the old table
+/// before the resize began, and then `maybe_shrink` loads the root and
+/// reads its header: if that is the 4-bucket table, nothing but this load
+/// (an Acquire reading the swing, released by the fence before it) orders
+/// the header's initialisation before the read. With one key left in four
+/// buckets it starts a shrink back to two. Afterwards every resize
+/// finishes, A is gone and D is there once.
+#[test]
+fn a_remove_that_looks_for_a_shrink_follows_a_resize_started_by_another_thread() {
+    // 10,000 branches: the grow and the shrink after it outrun loom's default limit.
+    model_with(None, 10_000, || {
+        let map = Arc::new(tiny_map().check_shrink_on_every_remove());
+        {
+            let guard = map.guard();
+            for k in [A, D] {
+                map.insert(Key::new(k), payload(k), &guard);
+            }
+        }
+        let m = map.clone();
+        let resizer = thread::spawn(move || {
+            let guard = m.guard();
+            m.begin_resize(4, &guard);
+            m.help_resize(&guard);
+            m.help_resize(&guard);
+        });
+        {
+            let guard = map.guard();
+            assert_eq!(map.remove(&A, &guard).map(Payload::get), Some(A));
+        }
+        resizer.join().unwrap();
+        let stats = settle(&map, 16);
+        assert!(stats.migration.is_none(), "{stats:?}");
+        let guard = map.guard();
+        assert_eq!(value(&map, A, &guard), None);
+        drop(guard);
+        settle_and_check_each_key_once(&map, &[D]);
+    });
+}
+
 /// Two threads start a resize at once (different sizes), racing on the CAS
 /// of `next` in `link_next`: exactly one table is linked, the loser's is
 /// freed, and both threads go on in the winner's. One thread then inserts C

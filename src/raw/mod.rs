@@ -49,7 +49,16 @@ pub(crate) struct Tuning {
     pub(crate) chunk: usize,
     /// Buckets each write migrates while a resize is in progress.
     pub(crate) help: usize,
+    /// A remove checks whether the table should shrink when its counter
+    /// stripe's count before it, masked with this, is zero: every 64th
+    /// remove of a stripe ([`SHRINK_CHECK_MASK`]), or every remove with 0,
+    /// which models use to reach a shrink with a few keys.
+    pub(crate) shrink_check_mask: isize,
 }
+
+/// See [`Tuning::shrink_check_mask`]: the check sums the striped length,
+/// which touches every stripe's cache line, so it is not made on every remove.
+const SHRINK_CHECK_MASK: isize = 63;
 
 /// Buckets per migration chunk and per helping write. Measured, not derived:
 /// a copied entry costs about 460 instructions (callgrind, `migrate_bucket`
@@ -67,6 +76,7 @@ impl Default for Tuning {
             min_buckets: table::MIN_BUCKETS,
             chunk: HELP_BUCKETS,
             help: HELP_BUCKETS,
+            shrink_check_mask: SHRINK_CHECK_MASK,
         }
     }
 }
@@ -191,6 +201,7 @@ impl<K, V, S> RawMap<K, V, S> {
                 .next_power_of_two(),
             chunk: tuning.chunk.max(1),
             help: tuning.help.max(1),
+            shrink_check_mask: tuning.shrink_check_mask,
         };
         let nbuckets = Table::<K, V>::buckets_for(capacity)?.max(tuning.min_buckets);
         let table = Table::<K, V>::allocate(nbuckets, tuning.chunk)?;
@@ -762,7 +773,7 @@ where
         // SAFETY: unlinked by our CAS (no other thread can unlink it again), retired once.
         unsafe { Node::retire(hit.ptr.as_raw() as *mut Node<K, V>, guard) };
         let prev = self.len.add(-1);
-        if prev & 63 == 0 {
+        if prev & self.tuning.shrink_check_mask == 0 {
             self.maybe_shrink(guard);
         }
         true
@@ -913,6 +924,7 @@ mod tests {
                 min_buckets: 2,
                 chunk: 1,
                 help: 1,
+                ..Tuning::default()
             },
         )
         .unwrap()
