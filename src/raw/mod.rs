@@ -949,8 +949,12 @@ mod tests {
     }
 
     fn root_buckets<K, V, S>(m: &RawMap<K, V, S>, g: &Guard) -> usize {
+        // Relaxed (pairs with nothing): the unit tests that call this start no
+        // thread, so every table and every swing of the root was made by this
+        // one, before the load in program order. Was Acquire until the eleventh
+        // session (a site no model can reach: loom does not build the unit tests).
         // SAFETY (test): the root is live while `g` is pinned.
-        unsafe { m.root.load(ord::ACQUIRE, g).deref() }.nbuckets
+        unsafe { m.root.load(ord::RELAXED, g).deref() }.nbuckets
     }
 
     #[test]
