@@ -19,7 +19,8 @@
 //! but no claim can take it any more (the free-slot tests are exact), so a
 //! region that a seal found ending here can never be extended past the seal.
 //! A lookup of a present key reads the tag word, matches all
-//! seven tags at once with SWAR arithmetic, and loads only the matching
+//! seven tags at once (one SSE2 byte compare on x86_64, SWAR arithmetic
+//! elsewhere; exact either way), and loads only the matching
 //! pointers from the same cache line, then the node: one line of the table
 //! plus the node.
 //!
@@ -230,14 +231,65 @@ impl Iterator for SlotMask {
     }
 }
 
-/// Slots whose tag byte may equal `tag` (SWAR zero-byte test on `word ^ tag`).
+/// A set of slots, bit `i` for slot `i`: what [`match_tag`] returns.
+#[derive(Clone, Copy)]
+pub(crate) struct TagMatches(u32);
+
+impl Iterator for TagMatches {
+    type Item = usize;
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let i = self.0.trailing_zeros() as usize;
+        self.0 &= self.0 - 1;
+        Some(i)
+    }
+}
+
+/// Slots whose tag byte equals `tag` (exact).
 ///
-/// May report a false positive after a true match (borrow propagation) but
-/// never misses a match; every candidate is confirmed against the key.
+/// On x86_64 one SSE2 byte compare and a mask of the byte signs (SSE2 is part
+/// of the x86_64 baseline); elsewhere an exact SWAR zero-byte test.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
-pub(crate) fn match_tag(word: u64, tag: u8) -> SlotMask {
+pub(crate) fn match_tag(word: u64, tag: u8) -> TagMatches {
+    use core::arch::x86_64::{_mm_cmpeq_epi8, _mm_cvtsi64_si128, _mm_movemask_epi8};
+    // SAFETY: the intrinsics need SSE2, which this item is compiled only with
+    // (the `cfg` above; every x86_64 target has it), and touch no memory.
+    let bits = unsafe {
+        let w = _mm_cvtsi64_si128(word as i64);
+        let t = _mm_cvtsi64_si128((LO * tag as u64) as i64);
+        _mm_movemask_epi8(_mm_cmpeq_epi8(w, t))
+    };
+    // Byte 7 of the word is not a slot (and the upper halves of both registers
+    // are zero, so equal), so only the low seven bits count.
+    TagMatches(bits as u32 & 0x7f)
+}
+
+/// Slots whose tag byte equals `tag`, on targets without SSE2.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+pub(crate) fn match_tag(word: u64, tag: u8) -> TagMatches {
+    match_tag_swar(word, tag)
+}
+
+/// [`match_tag`] in plain integer arithmetic: an exact SWAR zero-byte test
+/// on `word ^ tag` (the one of [`match_unclaimed`]), whose byte signs are
+/// then gathered into bits 0..7 by one multiplication. Compiled on x86_64 too
+/// for the tests, which hold both versions to a byte-by-byte reference.
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
+#[inline(always)]
+fn match_tag_swar(word: u64, tag: u8) -> TagMatches {
+    const LOW7: u64 = LO * 0x7f;
     let x = word ^ (LO * tag as u64);
-    SlotMask(x.wrapping_sub(LO) & !x & HI)
+    let zero = !(((x & LOW7) + LOW7) | x) & HI;
+    // After `>> 7`, slot i's sign is bit 8i; the multiplier's term 2^(56 - 7i)
+    // moves it to bit 56 + i. A term meant for a lower slot lands at or above
+    // bit 64 (dropped), one for a higher slot below bit 56, and those never
+    // carry into bit 56 (checked for all 128 masks by a test below).
+    TagMatches(((zero >> 7).wrapping_mul(0x0102_0408_1020_4000) >> 56) as u32)
 }
 
 /// Slots whose tag byte is not EMPTY (exact).
@@ -309,6 +361,52 @@ mod tests {
         let w = word([0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87]);
         for tag in 0x88..=0xffu8 {
             assert_eq!(match_tag(w, tag).count(), 0, "tag {tag:#x}");
+        }
+    }
+
+    /// The slots whose byte equals `tag`, one byte at a time.
+    fn reference(w: u64, tag: u8) -> Vec<usize> {
+        (0..SLOTS).filter(|&i| tag_byte(w, i) == tag).collect()
+    }
+
+    #[test]
+    fn match_tag_is_exact_in_both_versions() {
+        // Every slot subset holding `tag`, the others holding bytes one bit away
+        // from it (the SWAR borrow's false matches of the old test) or other
+        // states; byte 7 holds `tag` too, which must never count.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for tag in [0x80u8, 0x81, 0x9c, 0xfe, 0xff] {
+            for mask in 0u32..128 {
+                for filler in [tag ^ 1, tag ^ 0x40, 0, TAG_CLOSED, 0x80] {
+                    let mut b = [filler; 7];
+                    for (i, byte) in b.iter_mut().enumerate() {
+                        if mask >> i & 1 == 1 {
+                            *byte = tag;
+                        }
+                    }
+                    let w = word(b) | (tag as u64) << 56;
+                    let want = reference(w, tag);
+                    assert_eq!(
+                        match_tag(w, tag).collect::<Vec<_>>(),
+                        want,
+                        "{w:#x} {tag:#x}"
+                    );
+                    assert_eq!(
+                        match_tag_swar(w, tag).collect::<Vec<_>>(),
+                        want,
+                        "{w:#x} {tag:#x}"
+                    );
+                }
+            }
+            // And words of random bytes.
+            for _ in 0..10_000 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let want = reference(state, tag);
+                assert_eq!(match_tag(state, tag).collect::<Vec<_>>(), want);
+                assert_eq!(match_tag_swar(state, tag).collect::<Vec<_>>(), want);
+            }
         }
     }
 

@@ -252,14 +252,15 @@ impl<K, V> Table<K, V> {
             // weakened with the tag CASes (docs/loom.md, eighth run).
             let word = bucket.tags.load(ord::RELAXED);
             for i in match_tag(word, tag) {
-                // Only exact matches: `match_tag` may report the byte after a true match
-                // when it differs from `tag` in its lowest bit. Such a slot holds no
-                // claim or entry of this key that the fence argument needs us to see:
-                // a claim's tag is in the word before its owner's fence (a tombstone
-                // claim is CLAIMING, and skipped below, until its re-tag), so it is not
-                // even loaded.
-                if tag_byte(word, i) != tag || (core::ptr::eq(bucket, own.bucket) && i == own.index)
-                {
+                // Exact matches only (`match_tag` is exact since the eleventh session;
+                // the SWAR test before it also reported the byte after a true match when
+                // it differed from `tag` in its lowest bit, and this loop skipped those).
+                // A slot whose byte is not `tag` holds no claim or entry of this key
+                // that the fence argument needs us to see: a claim's tag is in the word
+                // before its owner's fence (a tombstone claim is CLAIMING, and skipped
+                // below, until its re-tag), so it is not even loaded.
+                debug_assert_eq!(tag_byte(word, i), tag);
+                if core::ptr::eq(bucket, own.bucket) && i == own.index {
                     continue;
                 }
                 // Acquire: pairs with the Release CASes that publish claims and entries.

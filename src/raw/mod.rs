@@ -2,7 +2,7 @@
 //!
 //! | file | concept |
 //! |---|---|
-//! | [`bucket`] | one 64-byte bucket: tag word + 7 slot pointers, slot states, SWAR matching |
+//! | [`bucket`] | one 64-byte bucket: tag word + 7 slot pointers, slot states, exact tag matching (SSE2 or SWAR) |
 //! | [`table`] | header + bucket array in one allocation, sizing, load limit |
 //! | [`probe`] | regions, the reader's lookup and the writer's scan |
 //! | [`claim`] | claim → fence → resolve → commit: inserting without duplicates |
@@ -1173,8 +1173,9 @@ mod tests {
     /// re-tag changes the word), the stale CAS would overwrite the new entry's
     /// tag and lookups would miss it. Such a claim is CLAIMING until its re-tag,
     /// and no other writer acts on a CLAIMING slot. Here slot 0 holds another
-    /// key of tag T, slot 1 a tombstone of tag T ^ 1, which `match_tag` reports
-    /// as a (false) match of T, or of tag T itself, and a claim of a key of tag
+    /// key of tag T, slot 1 a tombstone of tag T ^ 1, which the inexact SWAR
+    /// `match_tag` of the time reported as a (false) match of T (the exact one
+    /// since the eleventh session does not), or of tag T itself, and a claim of a key of tag
     /// T sits in slot 1 before its re-tag; an insert of the same key must leave
     /// it alone. The second case fails without the CLAIMING skip in `resolve`
     /// (found in review: the first case alone was covered by exact matching). A first
