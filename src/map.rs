@@ -145,8 +145,9 @@ impl<K, V, S> HashMap<K, V, S> {
     }
 
     /// Makes every remove check whether the table should shrink (normally a
-    /// remove checks once per 64 of its counter stripe): models use it to reach
-    /// a shrink with a few keys. Not part of the stable API.
+    /// remove checks only when its counter stripe's count before it is a
+    /// multiple of 64): models use it to reach a shrink with a few keys. Not
+    /// part of the stable API.
     #[doc(hidden)]
     pub fn check_shrink_on_every_remove(mut self) -> Self {
         self.raw.tuning.shrink_check_mask = 0;

@@ -381,12 +381,13 @@ fn resize_calls_follow_a_resize_started_by_another_thread() {
 
 /// Model 22: a remove that looks for a shrink while another thread grows
 /// the map. Every remove of this map checks for a shrink
-/// (`check_shrink_on_every_remove`; normally one in 64 does, which no model
-/// with a few keys reaches). The map holds A and D in its 2-bucket root;
-/// the other thread links a 4-bucket table, migrates both buckets and
-/// swings the root. The main thread removes A, possibly in the old table
-/// before the resize began, and then `maybe_shrink` loads the root and
-/// reads its header: if that is the 4-bucket table, nothing but this load
+/// (`check_shrink_on_every_remove`; normally only a remove whose counter
+/// stripe's count before it is a multiple of 64 does, which no model with
+/// a few keys reaches). The map holds A and D in its 2-bucket root; the
+/// other thread links a 4-bucket table, migrates both buckets and swings
+/// the root. The main thread removes A, and then `maybe_shrink` loads the
+/// root and reads its header. If the remove ran in the old table before
+/// the link and this load reads the 4-bucket root, nothing but this load
 /// (an Acquire reading the swing, released by the fence before it) orders
 /// the header's initialisation before the read. With one key left in four
 /// buckets it starts a shrink back to two. Afterwards every resize

@@ -1173,20 +1173,22 @@ mod tests {
     /// re-tag changes the word), the stale CAS would overwrite the new entry's
     /// tag and lookups would miss it. Such a claim is CLAIMING until its re-tag,
     /// and no other writer acts on a CLAIMING slot. Here slot 0 holds another
-    /// key of tag T, slot 1 a tombstone of tag T ^ 1, which the inexact SWAR
-    /// `match_tag` of the time reported as a (false) match of T (the exact one
-    /// since the eleventh session does not), or of tag T itself, and a claim of a key of tag
-    /// T sits in slot 1 before its re-tag; an insert of the same key must leave
-    /// it alone. The second case fails without the CLAIMING skip in `resolve`
-    /// (found in review: the first case alone was covered by exact matching). A first
+    /// key of tag T, slot 1 a tombstone of tag T ^ 1 or of tag T itself, and a
+    /// claim of a key of tag T sits in slot 1 before its re-tag; an insert of
+    /// the same key must leave it alone. The first case checks that a byte
+    /// which is not T is skipped (the SWAR `match_tag` before the eleventh
+    /// session reported it as a false match; the exact one does not). The
+    /// second fails without the CLAIMING skip in `resolve` (found in review:
+    /// the first case alone was covered by exact matching). A first
     /// version of this test put the claim there as PENDING, the state it had
     /// before the CLAIMING step, and failed until `resolve` compared tag bytes
     /// exactly; exact matching alone was not enough (a word loaded before the
     /// slot was re-claimed shows the old owner's byte), which review found.
     #[test]
     fn a_claim_is_not_killed_before_its_retag() {
-        // The tombstone's old byte: T ^ 1 (a false match of T), or T itself (a true
-        // match, left by another key of the same tag, so the slot is loaded).
+        // The tombstone's old byte: T ^ 1 (not a match, skipped; the old SWAR test's
+        // false match), or T itself (a true match, left by another key of the same
+        // tag, so the slot is loaded).
         for removed in [0x11u64, 0x210] {
             let m = tiny();
             let g = crossbeam_epoch::pin();
