@@ -207,42 +207,35 @@ pub(crate) fn tag_of(hash: u64) -> u8 {
     (hash as u8) | 0x80
 }
 
-/// A set of slots, one bit (the high bit of the slot's byte) per slot.
+/// A set of slots as the bits of a word: slot `i` is the bit at
+/// `i << SHIFT` or one of the `(1 << SHIFT) - 1` bits above it, so the
+/// iterator yields `trailing_zeros >> SHIFT`. The two shapes in use are
+/// [`SlotMask`] and [`TagMatches`].
 #[derive(Clone, Copy)]
-pub(crate) struct SlotMask(pub(crate) u64);
+pub(crate) struct SlotSet<const SHIFT: u32>(pub(crate) u64);
 
-impl SlotMask {
+/// One bit per slot, the high bit of the slot's byte (the SWAR tests on a
+/// tag word).
+pub(crate) type SlotMask = SlotSet<3>;
+
+/// Bit `i` for slot `i`: what [`match_tag`] returns.
+pub(crate) type TagMatches = SlotSet<0>;
+
+impl<const SHIFT: u32> SlotSet<SHIFT> {
     #[inline(always)]
     pub(crate) fn any(self) -> bool {
         self.0 != 0
     }
 }
 
-impl Iterator for SlotMask {
+impl<const SHIFT: u32> Iterator for SlotSet<SHIFT> {
     type Item = usize;
     #[inline(always)]
     fn next(&mut self) -> Option<usize> {
         if self.0 == 0 {
             return None;
         }
-        let i = (self.0.trailing_zeros() / 8) as usize;
-        self.0 &= self.0 - 1;
-        Some(i)
-    }
-}
-
-/// A set of slots, bit `i` for slot `i`: what [`match_tag`] returns.
-#[derive(Clone, Copy)]
-pub(crate) struct TagMatches(u32);
-
-impl Iterator for TagMatches {
-    type Item = usize;
-    #[inline(always)]
-    fn next(&mut self) -> Option<usize> {
-        if self.0 == 0 {
-            return None;
-        }
-        let i = self.0.trailing_zeros() as usize;
+        let i = (self.0.trailing_zeros() >> SHIFT) as usize;
         self.0 &= self.0 - 1;
         Some(i)
     }
@@ -266,7 +259,7 @@ pub(crate) fn match_tag(word: u64, tag: u8) -> TagMatches {
     };
     // Byte 7 of the word is not a slot (and the upper halves of both registers
     // are zero, so equal), so only the low seven bits count.
-    TagMatches(bits as u32 & 0x7f)
+    SlotSet(bits as u64 & 0x7f)
 }
 
 /// Slots whose tag byte equals `tag`, on targets without SSE2.
@@ -290,20 +283,20 @@ fn match_tag_swar(word: u64, tag: u8) -> TagMatches {
     // moves it to bit 56 + i. A term meant for a lower slot lands at or above
     // bit 64 (dropped), one for a higher slot below bit 56, and those never
     // carry into bit 56 (checked for all 128 masks by a test below).
-    TagMatches(((zero >> 7).wrapping_mul(0x0102_0408_1020_4000) >> 56) as u32)
+    SlotSet((zero >> 7).wrapping_mul(0x0102_0408_1020_4000) >> 56)
 }
 
 /// Slots whose tag byte is not EMPTY (exact).
 #[inline(always)]
 pub(crate) fn match_used(word: u64) -> SlotMask {
-    SlotMask(word & HI)
+    SlotSet(word & HI)
 }
 
 /// Slots whose tag byte ends a probe sequence: EMPTY or CLOSED (exact: every
 /// used tag has its high bit set, and those two do not).
 #[inline(always)]
 pub(crate) fn match_empty(word: u64) -> SlotMask {
-    SlotMask(!word & HI)
+    SlotSet(!word & HI)
 }
 
 /// Slots a claim may still take: tag byte EMPTY (`0x00`), not CLOSED (exact:
@@ -312,7 +305,7 @@ pub(crate) fn match_empty(word: u64) -> SlotMask {
 #[inline(always)]
 pub(crate) fn match_unclaimed(word: u64) -> SlotMask {
     const LOW7: u64 = LO * 0x7f;
-    SlotMask(!(((word & LOW7) + LOW7) | word) & HI)
+    SlotSet(!(((word & LOW7) + LOW7) | word) & HI)
 }
 
 /// `word` with slot `i`'s tag byte replaced by `tag`.
@@ -397,8 +390,9 @@ mod tests {
                     }
                 }
             }
-            // And words of random bytes.
-            for _ in 0..10_000 {
+            // And words of random bytes (fewer under Miri, where each costs
+            // milliseconds).
+            for _ in 0..if cfg!(miri) { 300 } else { 10_000 } {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
