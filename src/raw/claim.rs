@@ -124,7 +124,10 @@ impl<K, V> Table<K, V> {
             self.aux.used.add(1);
             // Release: pairs with the Acquire slot loads of `scan`/`resolve`, which then see
             // the node's key. Fails only if migration sealed the slot (null -> MOVED).
-            match slot.compare_exchange(Shared::null(), claim, ord::ACQ_REL, ord::ACQUIRE, guard) {
+            // Relaxed on failure: the value is not read; the caller goes on to `advance`,
+            // whose own Acquire loads order what it reads next (was Acquire until the
+            // twelfth session, when no model caught it weakened: docs/loom.md).
+            match slot.compare_exchange(Shared::null(), claim, ord::ACQ_REL, ord::RELAXED, guard) {
                 Ok(_) => Claim::Claimed,
                 Err(_) => Claim::Moved,
             }
@@ -146,9 +149,11 @@ impl<K, V> Table<K, V> {
             // dereferences a CLAIMING pointer, and the node is published by the CAS to
             // PENDING below. (Relaxed on success in 4386e1e, which review found lost
             // that edge; AcqRel before. Loom model 21 catches it weakened: docs/loom.md.)
-            // Acquire on failure: what took it first.
+            // Relaxed on failure: the value's state is only classified (MOVED or not)
+            // and nothing is read through it (was Acquire until the twelfth session,
+            // when no model caught it weakened: docs/loom.md).
             if let Err(e) =
-                slot.compare_exchange(tombstone, claiming, ord::ACQUIRE, ord::ACQUIRE, guard)
+                slot.compare_exchange(tombstone, claiming, ord::ACQUIRE, ord::RELAXED, guard)
             {
                 return if state(e.current) == State::Moved {
                     Claim::Moved
@@ -375,12 +380,14 @@ impl<K, V> Table<K, V> {
         // Nothing is read after a success. This CAS is also the write after our `resolve`
         // fence that carries a reused slot's re-tag to whoever removes the entry and
         // reuses the tombstone later (their RMWs continue its sequence, and the fence
-        // synchronizes with their Acquire claim CAS). Acquire on failure: pairs with
-        // the sealer's Release CAS (a kill carries nothing, W4; the caller rescans).
-        // Was AcqRel; weakened after no model caught it (docs/loom.md, fifth weaken
-        // run).
+        // synchronizes with their Acquire claim CAS). Was AcqRel; weakened after no
+        // model caught it (docs/loom.md, fifth weaken run). Relaxed on failure too: the
+        // value (a seal's MOVED or a kill's tombstone) is not read, and the caller's
+        // next reads (`advance`, a new scan) make their own Acquire loads. It was
+        // Acquire, "pairing with the sealer's Release CAS", until the twelfth session,
+        // when no model caught it weakened.
         own.bucket.slots[own.index]
-            .compare_exchange(claim, claim.with_tag(0), ord::RELAXED, ord::ACQUIRE, guard)
+            .compare_exchange(claim, claim.with_tag(0), ord::RELAXED, ord::RELAXED, guard)
             .is_ok()
     }
 

@@ -297,7 +297,10 @@ where
                 | State::Claiming => {
                     // Seal, killing a claim in progress (its owner's commit fails).
                     // Release: pairs with the Acquire loads of readers, which then look in
-                    // `next`; Acquire on failure: reload what changed.
+                    // `next`. Acquire on failure: the value found may be a node another
+                    // copier froze (the loop's `Frozen` arm then dereferences it), and a
+                    // freeze continues the release sequence of the CAS that published
+                    // the node (claim or replace), so this synchronizes with it.
                     match slot.compare_exchange(p, moved, ord::ACQ_REL, ord::ACQUIRE, guard) {
                         Ok(_) => return,
                         Err(e) => p = e.current,
@@ -305,8 +308,11 @@ where
                 }
                 State::Live => {
                     let frozen = p.with_tag(TAG_FROZEN);
-                    // Release/Acquire: freezing must read the latest node (Acquire on
-                    // failure pairs with the writer's Release replace).
+                    // Release/Acquire: freezing must read the latest node. Acquire on
+                    // failure: the value found may be a node another copier froze (a
+                    // freeze continues the release sequence of the CAS that published
+                    // the node), which the `Frozen` arm dereferences without another
+                    // CAS. (A newer live node is acquired by the next freeze.)
                     match slot.compare_exchange(p, frozen, ord::ACQ_REL, ord::ACQUIRE, guard) {
                         Ok(_) => p = frozen,
                         Err(e) => p = e.current,
@@ -319,7 +325,12 @@ where
                     self.copy_into(next, slot, p, hash, guard);
                     // Release: the copy is committed in `next` before MOVED is visible, so a
                     // reader who sees MOVED finds the entry there (pairs with its Acquire).
-                    match slot.compare_exchange(p, moved, ord::ACQ_REL, ord::ACQUIRE, guard) {
+                    // Relaxed on failure: a frozen slot changes only to MOVED (writers'
+                    // CASes expect a live or claimed pointer), so the value found is
+                    // another copier's MOVED and the loop returns without reading
+                    // through it (was Acquire until the twelfth session, when no model
+                    // caught it weakened: docs/loom.md).
+                    match slot.compare_exchange(p, moved, ord::ACQ_REL, ord::RELAXED, guard) {
                         Ok(_) => return,
                         Err(e) => p = e.current,
                     }

@@ -761,10 +761,11 @@ where
         // CAS to PENDING after the re-tag, or a later replace; the reuser's claim CAS
         // acquires it. Was AcqRel; weakened
         // after no model caught it in any weaken run (docs/loom.md, eighth run).
-        // Acquire on failure: the caller rescans, but keep the edge to the writer
-        // that changed the slot first, as every failed CAS of an entry does.
+        // Relaxed on failure: the value is not read, and the caller rescans with
+        // Acquire loads (was Acquire until the twelfth session, when no model caught
+        // it weakened: docs/loom.md).
         if hit.bucket.slots[hit.index]
-            .compare_exchange(hit.ptr, tombstone, ord::RELAXED, ord::ACQUIRE, guard)
+            .compare_exchange(hit.ptr, tombstone, ord::RELAXED, ord::RELAXED, guard)
             .is_err()
         {
             return false;
