@@ -207,9 +207,10 @@ pub(crate) fn tag_of(hash: u64) -> u8 {
     (hash as u8) | 0x80
 }
 
-/// A set of slots as the bits of a word: slot `i` is the bit at
-/// `i << SHIFT` or one of the `(1 << SHIFT) - 1` bits above it, so the
-/// iterator yields `trailing_zeros >> SHIFT`. The two shapes in use are
+/// A set of slots as the bits of a word: slot `i` owns the `1 << SHIFT`
+/// bits from `i << SHIFT` up, and a member has exactly one of them set (a
+/// second would make the iterator yield the slot twice), so the iterator
+/// yields `trailing_zeros >> SHIFT`. The two shapes in use are
 /// [`SlotMask`] and [`TagMatches`].
 #[derive(Clone, Copy)]
 pub(crate) struct SlotSet<const SHIFT: u32>(pub(crate) u64);

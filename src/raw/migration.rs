@@ -300,7 +300,9 @@ where
                     // `next`. Acquire on failure: the value found may be a node another
                     // copier froze (the loop's `Frozen` arm then dereferences it), and a
                     // freeze continues the release sequence of the CAS that published
-                    // the node (claim or replace), so this synchronizes with it.
+                    // the node (claim or replace), so this synchronizes with it; or
+                    // another copier's MOVED, on which the chunk is counted (see the
+                    // MOVED CAS below).
                     match slot.compare_exchange(p, moved, ord::ACQ_REL, ord::ACQUIRE, guard) {
                         Ok(_) => return,
                         Err(e) => p = e.current,
@@ -312,7 +314,8 @@ where
                     // failure: the value found may be a node another copier froze (a
                     // freeze continues the release sequence of the CAS that published
                     // the node), which the `Frozen` arm dereferences without another
-                    // CAS. (A newer live node is acquired by the next freeze.)
+                    // CAS, or another copier's MOVED (see the MOVED CAS below). (A
+                    // newer live node is acquired by the next freeze.)
                     match slot.compare_exchange(p, frozen, ord::ACQ_REL, ord::ACQUIRE, guard) {
                         Ok(_) => p = frozen,
                         Err(e) => p = e.current,
@@ -325,12 +328,15 @@ where
                     self.copy_into(next, slot, p, hash, guard);
                     // Release: the copy is committed in `next` before MOVED is visible, so a
                     // reader who sees MOVED finds the entry there (pairs with its Acquire).
-                    // Relaxed on failure: a frozen slot changes only to MOVED (writers'
-                    // CASes expect a live or claimed pointer), so the value found is
-                    // another copier's MOVED and the loop returns without reading
-                    // through it (was Acquire until the twelfth session, when no model
-                    // caught it weakened: docs/loom.md).
-                    match slot.compare_exchange(p, moved, ord::ACQ_REL, ord::RELAXED, guard) {
+                    // Acquire on failure: a frozen slot changes only to MOVED, so this
+                    // fails on another copier's MOVED, and the loop returns and the chunk
+                    // is counted on that observation. The Acquire synchronizes with that
+                    // copier's Release MOVED, so its commit in `next` happens before our
+                    // chunk count, and through it (W13, F2, the root swing) before a
+                    // reader of the new root. Nothing is read through the value, but
+                    // Relaxed here loses that edge (review, twelfth session; no model
+                    // catches it: docs/loom.md, eleventh run).
+                    match slot.compare_exchange(p, moved, ord::ACQ_REL, ord::ACQUIRE, guard) {
                         Ok(_) => return,
                         Err(e) => p = e.current,
                     }
