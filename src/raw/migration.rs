@@ -334,8 +334,10 @@ where
                     // copier's Release MOVED, so its commit in `next` happens before our
                     // chunk count, and through it (W13, F2, the root swing) before a
                     // reader of the new root. Nothing is read through the value, but
-                    // Relaxed here loses that edge (review, twelfth session; no model
-                    // catches it: docs/loom.md, eleventh run).
+                    // Relaxed here loses that edge (review, twelfth session). No loom
+                    // model can show it lost: loom 0.7.2's acquire fence (F2) acquires
+                    // what any thread it has synchronized with has read, which C++ does
+                    // not promise (docs/loom.md, thirteenth session).
                     match slot.compare_exchange(p, moved, ord::ACQ_REL, ord::ACQUIRE, guard) {
                         Ok(_) => return,
                         Err(e) => p = e.current,
