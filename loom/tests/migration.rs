@@ -9,6 +9,7 @@
 mod common;
 
 use common::*;
+use epochmap::Guard;
 use loom::sync::Arc;
 use loom::thread;
 
@@ -613,5 +614,90 @@ fn a_writer_follows_a_resize_started_by_another_thread() {
         let stats = settle(&map, 8);
         assert!(stats.migration.is_none(), "{stats:?}");
         assert_after_insert_c_replace_a(&map, NEW);
+    });
+}
+
+/// The other copier of models 23 and 24, spawned before the resize is
+/// linked so that its write may still land in the old table: `write` (in
+/// the old table's bucket 0, if it has not seen the link yet), then two
+/// helping calls. The first takes chunk 1 from the cursor; the second takes
+/// chunk 0 again when the cursor wraps (the main thread holds it, not done),
+/// and freezes the node `write` published.
+fn write_then_help_twice(
+    map: &Arc<Map>,
+    write: impl FnOnce(&Map, &Guard) + Send + 'static,
+) -> thread::JoinHandle<()> {
+    let m = map.clone();
+    thread::spawn(move || {
+        let guard = m.guard();
+        write(&m, &guard);
+        m.help_resize(&guard);
+        m.help_resize(&guard);
+    })
+}
+
+/// The main thread of models 23 and 24: links a 4-bucket table and helps
+/// once, migrating chunk 0 (bucket 0) unless the other copier took the
+/// cursor first.
+fn link_and_help_once(map: &Map) {
+    let guard = map.guard();
+    map.begin_resize(4, &guard);
+    map.help_resize(&guard);
+}
+
+/// A freeze that fails on another copier's freeze copies the node that
+/// copier froze, and reads its key. The map holds A. The main thread links a
+/// resize and migrates bucket 0: its first pass loads A's node. Meanwhile
+/// the other thread, which has not seen the link yet, replaces A in the old
+/// table with a node whose key it wrote itself, then helps twice, freezing
+/// that new node in bucket 0 (design.md, W10). The main thread's freeze CAS,
+/// expecting the old node, fails on the new one frozen, and its `Frozen` arm
+/// hashes the new node's key: only the freeze CAS's failure ordering
+/// (Acquire, pairing with the other copier's freeze) orders that read after
+/// the write of the key. Checks: the resize finishes, A holds the new value,
+/// once.
+#[test]
+fn a_freeze_that_fails_on_another_copiers_freeze_reads_the_node_it_froze() {
+    model(|| {
+        let map = filled_map(&[A]);
+        let writer = write_then_help_twice(&map, |m, guard| {
+            let old = m.insert(Key::new(A), payload(NEW), guard).map(Payload::get);
+            assert_eq!(old, Some(A), "A is present throughout");
+        });
+        link_and_help_once(&map);
+        writer.join().unwrap();
+        let stats = settle(&map, 8);
+        assert!(stats.migration.is_none(), "{stats:?}");
+        assert_eq!(map.len(), 1);
+        assert_eq!(value(&map, A, &map.guard()), Some(NEW));
+        assert_single(&map, A);
+    });
+}
+
+/// Model 23 for the seal of a slot without an entry (design.md, W11): a
+/// seal that fails on another copier's freeze copies the node that copier
+/// froze. The map starts empty. The main thread links a resize and migrates
+/// bucket 0, whose first pass finds every slot empty. Meanwhile the other
+/// thread, which has not seen the link yet, inserts A into the old table's
+/// bucket 0, then helps twice, freezing A's node. The main thread's seal CAS,
+/// expecting an empty slot, fails on A's frozen node, and its `Frozen` arm
+/// hashes A's key: only the seal CAS's failure ordering (Acquire, pairing
+/// with the other copier's freeze) orders that read after the write of the
+/// key. With the seal's success ordering Relaxed instead, the other
+/// thread's insert may meet a slot the main thread sealed, read `next` as
+/// null in `advance` and rescan until the link becomes visible, which loom
+/// may put off forever: the model then exceeds loom's branch limit (the
+/// progress argument of W11). Checks: the resize
+/// finishes, A is present once with its value.
+#[test]
+fn a_seal_that_fails_on_another_copiers_freeze_reads_the_node_it_froze() {
+    model(|| {
+        let map = Arc::new(tiny_map());
+        let writer = write_then_help_twice(&map, |m, guard| {
+            assert!(m.insert(Key::new(A), payload(A), guard).is_none());
+        });
+        link_and_help_once(&map);
+        writer.join().unwrap();
+        settle_and_check_each_key_once(&map, &[A]);
     });
 }

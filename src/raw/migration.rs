@@ -297,12 +297,14 @@ where
                 | State::Claiming => {
                     // Seal, killing a claim in progress (its owner's commit fails).
                     // Release: pairs with the Acquire loads of readers, which then look in
-                    // `next`. Acquire on failure: the value found may be a node another
-                    // copier froze (the loop's `Frozen` arm then dereferences it), and a
-                    // freeze continues the release sequence of the CAS that published
-                    // the node (claim or replace), so this synchronizes with it; or
-                    // another copier's MOVED, on which the chunk is counted (see the
-                    // MOVED CAS below).
+                    // `next`, and of writers' `scan`, which must then see `next` in
+                    // `advance` (loom model 24 livelocks with it Relaxed). Acquire on
+                    // failure: the value found may be a node another copier froze (the
+                    // loop's `Frozen` arm then dereferences it), and a freeze continues
+                    // the release sequence of the CAS that published the node (claim or
+                    // replace), so this synchronizes with it (loom model 24 fails with it
+                    // Relaxed); or another copier's MOVED, on which the chunk is counted
+                    // (see the MOVED CAS below).
                     match slot.compare_exchange(p, moved, ord::ACQ_REL, ord::ACQUIRE, guard) {
                         Ok(_) => return,
                         Err(e) => p = e.current,
@@ -314,8 +316,9 @@ where
                     // failure: the value found may be a node another copier froze (a
                     // freeze continues the release sequence of the CAS that published
                     // the node), which the `Frozen` arm dereferences without another
-                    // CAS, or another copier's MOVED (see the MOVED CAS below). (A
-                    // newer live node is acquired by the next freeze.)
+                    // CAS (loom model 23 fails with it Relaxed), or another copier's
+                    // MOVED (see the MOVED CAS below). (A newer live node is acquired
+                    // by the next freeze.)
                     match slot.compare_exchange(p, frozen, ord::ACQ_REL, ord::ACQUIRE, guard) {
                         Ok(_) => p = frozen,
                         Err(e) => p = e.current,
