@@ -32,7 +32,9 @@ mod dense {
     static ARENA: Arena = Arena(UnsafeCell::new([0; CAP]));
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     /// Set once at the start of `main` (an environment lookup allocates, so the
-    /// allocator cannot read the variable itself).
+    /// allocator cannot read the variable itself). Blocks taken before that
+    /// come from the system allocator, and `dealloc` tells the two kinds apart
+    /// by address, so the flag's timing never matters for soundness.
     pub static ON: AtomicBool = AtomicBool::new(false);
 
     /// The system allocator, or the arena for small blocks once `ON` is set.
@@ -43,12 +45,18 @@ mod dense {
         (base..base + CAP).contains(&(p as usize))
     }
 
-    // SAFETY: arena blocks are GRAIN-aligned (the arena is 64-aligned, offsets are
-    // multiples of GRAIN), GRAIN bytes long and never handed out twice; everything
-    // else is the system allocator's, and `dealloc` tells the two apart by address.
+    // SAFETY: the arena serves only layouts of at most GRAIN bytes and GRAIN
+    // alignment, with blocks that are GRAIN-aligned (the arena is 64-aligned and
+    // offsets are multiples of GRAIN), GRAIN bytes long and never handed out twice;
+    // everything else is the system allocator's, and `dealloc` and `realloc` tell
+    // the two apart by address. Nothing here allocates or unwinds. When the 64 MiB
+    // run out, small blocks quietly come from the system allocator again (not
+    // reached at 1M keys: 16 MiB of nodes).
     unsafe impl GlobalAlloc for MaybeDense {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            // Relaxed (pairs with nothing): a flag set before any lookup is timed.
+            // Relaxed (pairs with nothing): soundness never depends on `ON` (see its
+            // doc); `main` stores it before any timed allocation, and before other
+            // threads start.
             if ON.load(Relaxed) && layout.size() <= GRAIN && layout.align() <= GRAIN {
                 // Relaxed: only hands out disjoint offsets.
                 let off = NEXT.fetch_add(GRAIN, Relaxed);
@@ -67,12 +75,34 @@ mod dense {
                 unsafe { System.dealloc(p, layout) }
             }
         }
+
+        /// The system's own `realloc` for its blocks, so that a run without
+        /// `DENSE_NODES` grows vectors as it would without this allocator.
+        unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            if in_arena(p) {
+                // SAFETY: the caller's contract for `realloc`, which the default
+                // implementation (allocate, copy the smaller size, free) keeps; the
+                // arena block is valid for `layout.size()` bytes.
+                unsafe {
+                    let new = Layout::from_size_align_unchecked(new_size, layout.align());
+                    let q = self.alloc(new);
+                    if !q.is_null() {
+                        std::ptr::copy_nonoverlapping(p, q, layout.size().min(new_size));
+                    }
+                    q
+                }
+            } else {
+                // SAFETY: `p` came from `System` with `layout`; the caller's contract.
+                unsafe { System.realloc(p, layout, new_size) }
+            }
+        }
     }
 }
 
 fn main() {
-    if std::env::var_os("DENSE_NODES").is_some() {
-        // Relaxed: read by this thread's later allocations.
+    if std::env::var_os("DENSE_NODES").is_some_and(|v| v == "1") {
+        // Relaxed: see `dense::ON`; read by this thread's later allocations and by
+        // threads spawned after it.
         dense::ON.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     let mut args = std::env::args().skip(1);
