@@ -359,10 +359,26 @@ where
     if preemption_bound.is_some() {
         builder.preemption_bound = preemption_bound;
     }
-    builder.check(move || {
-        counter.fetch_add(1, Ordering::Relaxed);
-        f();
-    });
+    let check = move || {
+        builder.check(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            f();
+        })
+    };
+    if std::env::var_os("LOOM_LOG").is_some() {
+        // `loom::model` installs this subscriber, `Builder::check` does not:
+        // without it `LOOM_LOG` prints nothing. Written to stderr, uncaptured,
+        // because a failing model exits from the panic hook.
+        let subscriber = tracing_subscriber::fmt::Subscriber::builder()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env("LOOM_LOG"))
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .without_time()
+            .finish();
+        tracing::subscriber::with_default(subscriber, check);
+    } else {
+        check();
+    }
     let name = std::thread::current().name().unwrap_or("model").to_string();
     eprintln!(
         "{name}: {} executions in {:.1} s",
