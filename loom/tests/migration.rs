@@ -687,8 +687,8 @@ fn a_freeze_that_fails_on_another_copiers_freeze_reads_the_node_it_froze() {
 /// thread's insert may meet a slot the main thread sealed, read `next` as
 /// null in `advance` and rescan until the link becomes visible, which loom
 /// may put off forever: the model then exceeds loom's branch limit (the
-/// progress argument of W11). Checks: the resize
-/// finishes, A is present once with its value.
+/// progress argument of W11). Checks: the resize finishes, A is present
+/// once with its value.
 #[test]
 fn a_seal_that_fails_on_another_copiers_freeze_reads_the_node_it_froze() {
     model(|| {
