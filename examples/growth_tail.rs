@@ -8,7 +8,7 @@
 //!
 //! - `started`: it linked a new table (allocation of the target);
 //! - `finished`: it swung the root and retired the old table;
-//! - `helped`: it migrated buckets (the help budget, 4 buckets by default);
+//! - `helped`: it migrated buckets (the help budget, 2 buckets by default);
 //! - `plain`: none of these.
 //!
 //! Each class is split again by whether the thread took a page fault during

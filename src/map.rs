@@ -178,7 +178,7 @@ impl<K, V, S> HashMap<K, V, S> {
 
     /// Entries the map is guaranteed to hold without a resize (those of the
     /// table being migrated into, while a resize is in flight): the load limit,
-    /// 3/4 of the table's slots.
+    /// 5/8 of the table's slots.
     ///
     /// It is a lower bound, not the exact point of the next resize: the load is
     /// checked when an insert lands outside its key's home bucket, so a table

@@ -26,7 +26,7 @@ pub struct Stats {
     pub buckets: usize,
     /// Slots of the current table that are no longer empty: entries, tombstones
     /// of removed entries and inserts in flight (an estimate). A resize starts
-    /// when this reaches 3/4 of the slots.
+    /// when this passes 5/8 of the slots.
     pub slots_used: usize,
     /// `len` divided by the slots of the current table.
     pub load_factor: f64,

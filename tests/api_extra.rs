@@ -256,7 +256,7 @@ fn stats_track_sizes_and_a_resize_in_flight() {
     assert!(mig.buckets_migrated <= mig.from_buckets);
     assert_eq!(mig.chunks_total, s.buckets);
     assert!(
-        s.capacity >= 64 * 7 * 3 / 4,
+        s.capacity >= 64 * 7 * 5 / 8,
         "capacity is the target table's"
     );
     assert!((s.load_factor - 8.0 / (s.buckets as f64 * 7.0)).abs() < 1e-9);
@@ -281,7 +281,9 @@ impl Drop for Counted {
     }
 }
 
-/// A map of `n` counted values with a resize started and only partly done.
+/// A map of `n` counted values with a resize started and only partly done. `n`
+/// must fit the table its inserts leave (at most 17: four buckets under the 5/8
+/// load limit), or a grow still in flight takes the place of the resize.
 fn half_resized(n: u64, drops: &Arc<AtomicUsize>) -> HashMap<u64, Counted> {
     let map = tiny();
     {
@@ -323,7 +325,7 @@ fn mut_access_mid_resize_sees_each_entry_once() {
 #[test]
 fn into_iter_mid_resize_yields_each_entry_once_and_drops_the_rest() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let map = half_resized(20, &drops);
+    let map = half_resized(17, &drops);
     let mut keys: Vec<u64> = map
         .into_iter()
         .map(|(k, c)| {
@@ -332,23 +334,23 @@ fn into_iter_mid_resize_yields_each_entry_once_and_drops_the_rest() {
         })
         .collect();
     keys.sort_unstable();
-    let mut want: Vec<u64> = (0..20).chain([1_000]).collect();
+    let mut want: Vec<u64> = (0..17).chain([1_000]).collect();
     want.sort_unstable();
     assert_eq!(keys, want);
-    assert_eq!(drops.load(SeqCst), 21);
+    assert_eq!(drops.load(SeqCst), 18);
 
-    let map = half_resized(20, &drops);
+    let map = half_resized(17, &drops);
     let mut it = map.into_iter();
-    assert_eq!(it.len(), 21);
+    assert_eq!(it.len(), 18);
     let first = it.next().unwrap();
     drop(it);
     assert_eq!(
         drops.load(SeqCst),
-        21 + 20,
+        18 + 17,
         "unconsumed entries are dropped"
     );
     drop(first);
-    assert_eq!(drops.load(SeqCst), 42);
+    assert_eq!(drops.load(SeqCst), 36);
 }
 
 #[test]

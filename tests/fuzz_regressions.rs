@@ -275,12 +275,12 @@ type ZeroMap = HashMap<u32, u32, std::hash::BuildHasherDefault<ZeroHasher>>;
 
 /// Found while writing the `capacity` checks of the `ops` target: a table
 /// filled to exactly its capacity (then 49 = 7/8 of 8 buckets × 7 slots; now
-/// 42, with the load limit at 3/4) started
+/// 35, with the load limit at 5/8) started
 /// a resize, because the load check fired when the used slots *reached* the
 /// limit. `with_capacity(n)` promises `n` entries without a resize.
 #[test]
 fn with_capacity_n_holds_n_entries_without_a_resize() {
-    for n in [10, 42, 84, 168] {
+    for n in [8, 35, 70, 140] {
         let map = ZeroMap::with_capacity_and_hasher(n, Default::default());
         assert_eq!(map.capacity(), n);
         let m = map.pin();
@@ -295,17 +295,17 @@ fn with_capacity_n_holds_n_entries_without_a_resize() {
     }
 }
 
-/// The same edge through `shrink_to_fit`: 42 entries rebuild into the
-/// 8-bucket table that holds exactly 42, with no grow left in flight.
+/// The same edge through `shrink_to_fit`: 35 entries rebuild into the
+/// 8-bucket table that holds exactly 35, with no grow left in flight.
 #[test]
 fn shrink_to_fit_to_an_exactly_full_table_leaves_no_resize_in_flight() {
     let mut map = ZeroMap::with_capacity_and_hasher(0, Default::default());
-    for k in 0..42 {
+    for k in 0..35 {
         map.pin().insert(k, k);
     }
     map.shrink_to_fit();
     let s = map.stats();
     assert!(s.migration.is_none(), "{s:?}");
-    assert_eq!(map.capacity(), 42, "{s:?}");
-    assert_eq!(map.len(), 42);
+    assert_eq!(map.capacity(), 35, "{s:?}");
+    assert_eq!(map.len(), 35);
 }

@@ -18,9 +18,9 @@ const SLOTS: usize = 7;
 /// in the library, and [`check_shrunk`] now allows no resize in flight.)
 ///
 /// The capacity of a table of `buckets` buckets: the entries it holds under
-/// the documented load limit (a resize starts at 3/4 of the slots).
+/// the documented load limit (a resize starts past 5/8 of the slots).
 fn capacity_of(buckets: usize) -> usize {
-    buckets.saturating_mul(SLOTS * 3) / 4
+    buckets.saturating_mul(SLOTS * 5) / 8
 }
 
 /// Checks `capacity()` of a quiet map holding `len` entries: it must be the

@@ -511,21 +511,29 @@ fn completion_does_not_wait_for_a_stalled_last_chunk() {
 }
 
 /// The race behind the overflow: a shrink sized from `len` while inserts are
-/// landing in the old table. The root has four buckets and ten keys in
-/// buckets 0–2; one thread inserts five keys whose home is bucket 3 while
-/// another starts a shrink to two buckets (14 slots: what ten entries need
-/// under the 3/4 load limit). When the inserts land in the old table before the target is
+/// landing in the old table. The root has four buckets and eight keys in
+/// buckets 0–1; one thread inserts seven keys whose home is bucket 3 while
+/// another starts a shrink to two buckets (14 slots: what eight entries need
+/// under the 5/8 load limit). When the inserts land in the old table before the target is
 /// linked, the target cannot take all fifteen entries: copying into it must
 /// link a third table instead of spinning, and every key must end up present
 /// exactly once. The migration itself runs after the join, so the model
 /// explores the race that sizes the target, not the copying.
 #[test]
 fn a_shrink_sized_before_racing_inserts_overflows_into_a_third_table() {
-    const LATE: [u64; 5] = [key(3, 11), key(3, 12), key(3, 13), key(3, 14), key(3, 15)];
+    const LATE: [u64; 7] = [
+        key(3, 9),
+        key(3, 10),
+        key(3, 11),
+        key(3, 12),
+        key(3, 13),
+        key(3, 14),
+        key(3, 15),
+    ];
     // Reached: all fifteen entries were in the old table when the 2-bucket
     // target was linked, so that the copy had to overflow.
     model_reaching("put all inserts in the old table before the link", || {
-        let early: Vec<u64> = (0..10).map(|i| key(i / 4, 1 + i)).collect();
+        let early: Vec<u64> = (0..8).map(|i| key(i / 4, 1 + i)).collect();
         let map = four_bucket_map(&early);
         let m = map.clone();
         let inserter = thread::spawn(move || {

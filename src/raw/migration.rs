@@ -10,7 +10,7 @@
 //! `Release` CAS on `next`. From then on:
 //!
 //! - **Writers help.** Every write that meets a table with a `next` migrates
-//!   a bounded number of buckets (`Tuning::help`, 4 by default), claimed a
+//!   a bounded number of buckets (`Tuning::help`, 2 by default), claimed a
 //!   chunk at a time with `fetch_add` on the table's cursor, then seals the
 //!   buckets of its own key's region, issues a `SeqCst` fence and works in
 //!   the new table. No operation ever copies the whole table.
@@ -247,12 +247,14 @@ where
 
     /// Seals every slot of bucket `i` of `table`.
     ///
-    /// Two passes: the first loads every slot and hashes every readable entry,
-    /// the second freezes, copies and seals slot by slot. The hashes read the
-    /// nodes, which are cold during a resize; done in their own loop those loads
-    /// are independent and their cache misses overlap, where inside the second
-    /// pass each would wait behind the previous copy's CASes (one miss per entry,
-    /// most of a helping insert's time before this split).
+    /// Two passes: the first loads every slot, hashes every readable entry and
+    /// prefetches the entry's home bucket in `next`, the second freezes, copies
+    /// and seals slot by slot. The hashes read the nodes, which are cold during
+    /// a resize, and the copies write target buckets that are just as cold; done
+    /// in their own loop those loads are independent and their cache misses
+    /// overlap, where inside the second pass each would wait behind the previous
+    /// copy's CASes (one miss per entry, most of a helping insert's time before
+    /// this split).
     pub(crate) fn migrate_bucket<'g>(
         &'g self,
         table: &'g Table<K, V>,
@@ -267,6 +269,11 @@ where
             // replace, freeze), so a readable node's key is visible.
             *p = slot.load(ord::ACQUIRE, guard);
             *hash = readable_node(*p).map(|node| self.hash(&node.key));
+            if let Some(h) = *hash {
+                // The copy below writes this key's home bucket in `next`: start its miss
+                // now, beside the others, rather than after the previous copy's CASes.
+                next.prefetch_home(h);
+            }
         }
         for (slot, (p, hash)) in bucket.slots.iter().zip(seen) {
             self.migrate_slot(slot, p, hash, next, guard);
