@@ -17,12 +17,22 @@
 //! tail) fell into it.
 //!
 //! ```text
-//! cargo run --release --example growth_tail [-- KEYS] [--presized] [--reader]
+//! cargo run --release --example growth_tail [-- KEYS] [--presized] [--reader] [--dense]
 //! ```
 //!
 //! `--presized` builds the map with the final capacity (no resize: what is
 //! left is allocation and faults); `--reader` adds the benchmark's reader
-//! thread, which looks up keys already inserted.
+//! thread, which looks up keys already inserted. `--dense` skips the two
+//! reads of `/proc` around each insert (about 10 µs of system time), so that
+//! the inserts follow each other as closely as in the benchmark; no insert
+//! is then filed under "fault".
+//!
+//! `PREFAULT_MB=N` writes and frees an N MiB block before the map is made.
+//! Run with `MALLOC_MMAP_THRESHOLD_` and `MALLOC_TRIM_THRESHOLD_` above that
+//! size, glibc carves the block from its heap and keeps the touched pages
+//! after the free, so the nodes the inserts allocate come from pages that
+//! are already mapped: it separates the cost of first touching the heap
+//! from the map's own (docs/benchmarks.md, "What the slow inserts are").
 //!
 //! Linux only: the page faults come from `/proc/thread-self/stat`.
 
@@ -82,17 +92,26 @@ mod linux {
 
     pub fn main() {
         let mut keys: u64 = 2_000_000;
-        let (mut presized, mut reader) = (false, false);
+        let (mut presized, mut reader, mut dense) = (false, false, false);
         for arg in std::env::args().skip(1) {
             match arg.as_str() {
                 "--presized" => presized = true,
                 "--reader" => reader = true,
+                "--dense" => dense = true,
                 n => {
                     keys = n
                         .parse()
                         .unwrap_or_else(|_| panic!("not a key count or flag: {n:?}"))
                 }
             }
+        }
+        if let Some(mb) = std::env::var("PREFAULT_MB")
+            .ok()
+            .map(|v| v.parse::<usize>().expect("PREFAULT_MB is a number of MiB"))
+        {
+            // Every byte written (not `vec![0; n]`, which may come zeroed from
+            // untouched pages), then freed back to the allocator.
+            drop(std::hint::black_box(vec![1u8; mb << 20]));
         }
         let map: Arc<HashMap<u64, u64>> = Arc::new(if presized {
             HashMap::with_capacity(keys as usize)
@@ -137,11 +156,11 @@ mod linux {
         for i in 0..keys {
             // Counted right around the insert, so that faults of the bookkeeping
             // (stats, histograms) are not filed under the insert.
-            let faults_before = faults.count();
+            let faults_before = if dense { 0 } else { faults.count() };
             let start = Instant::now();
             let fresh = map.pin().insert(key(i), i).is_none();
             let ns = start.elapsed().as_nanos() as u64;
-            let faults_after = faults.count();
+            let faults_after = if dense { 0 } else { faults.count() };
             assert!(fresh, "key {i} inserted twice");
             // Release: pairs with the reader's Acquire load of the count.
             inserted.store(i + 1, Ordering::Release);
@@ -180,8 +199,9 @@ mod linux {
         let tail_total: u64 = in_tail.iter().sum();
         let stats = map.stats();
         println!(
-            "{keys} inserts, {} map, reader {}: {:.0} ms; {} resizes; all inserts p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
+            "{keys} inserts, {} map{}, reader {}: {:.0} ms; {} resizes; all inserts p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
             if presized { "presized" } else { "growing" },
+            if dense { " (dense: faults not counted)" } else { "" },
             hits.map_or("off".to_string(), |h| format!("on ({h} hits)")),
             elapsed.as_secs_f64() * 1e3,
             stats.resizes_finished,

@@ -126,8 +126,9 @@ fn readers_never_miss_a_present_key_during_growth_to_a_million_slots() {
     barrier.wait();
     let m = map.pin();
     let mut next = present;
-    // Grow until the table has 2^18 buckets (1,835,008 slots; 800,000 entries need
-    // 2^18 buckets under the 5/8 load limit).
+    // Grow until a table of 2^18 buckets (1,835,008 slots) is the root or linked as
+    // the resize target: `capacity` is the target's, and 800,000 entries need
+    // 2^18 buckets under the 5/8 load limit.
     while map.capacity() < 800_000 {
         for _ in 0..1024 {
             m.insert(next, next * 2);

@@ -10,7 +10,7 @@ const SLOTS: usize = 7;
 /// the entries the map is guaranteed to hold without a resize, a lower
 /// bound. The load limit is checked only by inserts that land outside
 /// their home bucket, so a table whose keys all land at home fills past it
-/// to its last slot before it grows (`len` 11 to 14 with `capacity` 10 in
+/// to its last slot before it grows (`len` 9 to 14 with `capacity` 8 in
 /// a new map). The targets check that the entries fit in the slots of the
 /// table `capacity` describes. (A table filled to exactly its capacity used
 /// to start a resize, `with_capacity(49)` growing on its 49th insert under
@@ -143,19 +143,19 @@ mod tests {
     #[test]
     fn smallest_buckets_is_the_smallest_power_of_two_that_holds() {
         assert_eq!(smallest_buckets(0, 1), 2);
-        assert_eq!(smallest_buckets(10, 2), 2);
-        assert_eq!(smallest_buckets(11, 2), 4);
+        assert_eq!(smallest_buckets(8, 2), 2);
+        assert_eq!(smallest_buckets(9, 2), 4);
         assert_eq!(smallest_buckets(0, 8), 8);
-        assert_eq!(smallest_buckets(42, 2), 8);
-        assert_eq!(smallest_buckets(43, 2), 16);
+        assert_eq!(smallest_buckets(35, 2), 8);
+        assert_eq!(smallest_buckets(36, 2), 16);
     }
 
     #[test]
     fn capacities_of_tables_pass_and_others_do_not() {
-        check_capacity(10, 14, &"2 buckets, full");
-        check_capacity(42, 0, &"8 buckets");
-        assert!(std::panic::catch_unwind(|| check_capacity(11, 0, &"11")).is_err());
-        assert!(std::panic::catch_unwind(|| check_capacity(10, 15, &"over")).is_err());
+        check_capacity(8, 14, &"2 buckets, full");
+        check_capacity(35, 0, &"8 buckets");
+        assert!(std::panic::catch_unwind(|| check_capacity(9, 0, &"9")).is_err());
+        assert!(std::panic::catch_unwind(|| check_capacity(8, 15, &"over")).is_err());
     }
 
     #[test]

@@ -66,11 +66,12 @@ const SHRINK_CHECK_MASK: isize = 63;
 /// helping write also seals its own key's region, so its time is set by both
 /// the budget and the length of that region. Under the 5/8 load limit
 /// (fifteenth session), `examples/growth_tail.rs 2000000 --reader` gave insert
-/// p99.9 of 2.9 and 2.9 µs with 2 against 3.4, 3.4 and 3.4 µs with 4, and 2.5
-/// and 2.7 µs with 1; 1 also executed 6.6 % more instructions than 2 in
-/// RapidGrow (more chunk bookkeeping, longer migrations), and 2 fewer than
-/// the previous 3/4 limit with 4 (docs/benchmarks.md, "What the slow inserts
-/// are", with the commands).
+/// p99.9 of 2.9, 2.9 and 3.0 µs with 2 against 3.4, 3.4 and 3.4 µs with 4 in
+/// one loop, and 2.8 and 2.8 µs with 2 against 2.5 and 2.7 µs with 1 in
+/// another; 1 also executed 6.6 % more instructions than 2 in RapidGrow (more
+/// chunk bookkeeping, longer migrations), and 2 fewer than the previous 3/4
+/// limit with 4 (docs/benchmarks.md, "What the slow inserts are", and
+/// docs/design.md, section 2, with the commands).
 const HELP_BUCKETS: usize = 2;
 
 impl Default for Tuning {
@@ -544,7 +545,8 @@ where
     }
 
     /// After a remove: start a shrink if the table is mostly empty (1/16 full);
-    /// the new table is about half full at most, so growth is far away (hysteresis).
+    /// the new table is at most about half as full as its load limit allows, so
+    /// growth is far away (hysteresis).
     fn maybe_shrink(&self, guard: &Guard) {
         // Acquire: pairs with the root swing (`finish`: fence, then swing).
         let root = self.root.load(ord::ACQUIRE, guard);
