@@ -69,8 +69,8 @@ const SHRINK_CHECK_MASK: isize = 63;
 /// p99.9 of 2.9, 2.9 and 3.0 µs with 2 against 3.4, 3.4 and 3.4 µs with 4 in
 /// one loop, and 2.8 and 2.8 µs with 2 against 2.5 and 2.7 µs with 1 in
 /// another; 1 also executed 6.6 % more instructions than 2 in RapidGrow (more
-/// chunk bookkeeping, longer migrations), and 2 fewer than the previous 3/4
-/// limit with 4 (docs/benchmarks.md, "What the slow inserts are", and
+/// chunk bookkeeping, longer migrations), and 2 executed 3.7 % fewer than the
+/// previous 3/4 limit with 4 (docs/benchmarks.md, "What the slow inserts are", and
 /// docs/design.md, section 2, with the commands).
 const HELP_BUCKETS: usize = 2;
 
