@@ -217,7 +217,7 @@ mod linux {
         println!(
             "{keys} inserts, {} map{}, reader {}: {:.0} ms; {} resizes; {loop_faults} page faults in the loop; all inserts p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
             if presized { "presized" } else { "growing" },
-            if dense { " (dense: faults not counted)" } else { "" },
+            if dense { " (dense: faults not filed per insert)" } else { "" },
             hits.map_or("off".to_string(), |h| format!("on ({h} hits)")),
             elapsed.as_secs_f64() * 1e3,
             stats.resizes_finished,
