@@ -199,7 +199,7 @@ impl<K, V> Table<K, V> {
         #[cfg(all(target_arch = "x86_64", not(loom)))]
         {
             use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let p = Self::bucket_ptr(self, self.home(hash));
+            let p: *const Bucket<K, V> = self.home_bucket(hash);
             // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has (it is in
             // the target's baseline), and a prefetch never faults or changes memory,
             // whatever the address; this one is a bucket of this table anyway.
