@@ -115,7 +115,7 @@ impl<K, V, S> RawMap<K, V, S> {
         // SAFETY: `&mut self`: no other thread can reach the tables or nodes.
         let guard = unsafe { crossbeam_epoch::unprotected() };
         // Exclusive access: no other thread, so Relaxed (nothing to pair with).
-        let mut t = self.root.load(ord::RELAXED, guard);
+        let mut t = self.root.load_relaxed(guard);
         while !t.is_null() {
             // SAFETY: a table of the chain, live while the map is.
             let table = unsafe { t.deref() };
@@ -198,7 +198,7 @@ impl<K, V, S> RawMap<K, V, S> {
         // SAFETY: exclusive access (see `find_exclusive`).
         let guard = unsafe { crossbeam_epoch::unprotected() };
         // Exclusive access: Relaxed.
-        let mut t = self.root.load(ord::RELAXED, guard);
+        let mut t = self.root.load_relaxed(guard);
         loop {
             // SAFETY: a table of the chain, live while the map is.
             let table = unsafe { t.deref() };

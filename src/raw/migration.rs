@@ -71,7 +71,7 @@ where
         // Relaxed: only compared with `table`, never dereferenced. A stale root can
         // only start a resize of a table that has just been replaced, whose `next`
         // is already set, so the CAS in `link_next` fails harmlessly.
-        if self.root.load(ord::RELAXED, guard) != table {
+        if self.root.load_relaxed(guard) != table {
             return Ok(());
         }
         self.link_next(t, nbuckets, guard)
@@ -219,7 +219,7 @@ where
         // us `table`; the swing then reads the root again (its release is the fence), and
         // crossbeam's epoch orders every other thread's use of the table before
         // `retire` frees it. No loom model fails with it Relaxed (loom.md).
-        let old = self.root.load(ord::RELAXED, guard);
+        let old = self.root.load_relaxed(guard);
         if !core::ptr::eq(old.as_raw(), table) {
             return;
         }
@@ -483,8 +483,7 @@ where
         // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
         // free); `guard` is pinned.
         let t = unsafe { table.deref() };
-        // Acquire: pairs with the Release CAS that linked `next` (`link_next`).
-        let next = t.next.load(ord::ACQUIRE, guard);
+        let next = t.load_next(guard);
         if next.is_null() {
             return table;
         }

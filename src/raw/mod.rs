@@ -237,11 +237,9 @@ impl<K, V, S> RawMap<K, V, S> {
     }
 
     fn newest<'g>(&'g self, guard: &'g Guard) -> &'g Table<K, V> {
-        // Acquire: pairs with the root swing (`finish`: fence, then swing).
-        let mut table = self.root.table(ord::ACQUIRE, guard);
+        let mut table = self.root.table(guard);
         loop {
-            // Acquire: pairs with the Release CAS linking `next` (`link_next`).
-            let next = table.next.load(ord::ACQUIRE, guard);
+            let next = table.load_next(guard);
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
             // free); `guard` is pinned.
             match unsafe { next.as_ref() } {
@@ -272,7 +270,7 @@ impl<K, V, S> RawMap<K, V, S> {
         let guard = unsafe { crossbeam_epoch::unprotected() };
         let mut nodes = Vec::new();
         // Exclusive access: orderings are irrelevant, Relaxed documents that.
-        let mut t = self.root.load(ord::RELAXED, guard);
+        let mut t = self.root.load_relaxed(guard);
         let mut tables = 0;
         while !t.is_null() {
             tables += 1;
@@ -309,7 +307,7 @@ impl<K, V, S> Drop for RawMap<K, V, S> {
         // SAFETY: exclusive access (see `owned_nodes`).
         let guard = unsafe { crossbeam_epoch::unprotected() };
         // Exclusive access: orderings are irrelevant.
-        let mut t = self.root.load(ord::RELAXED, guard);
+        let mut t = self.root.load_relaxed(guard);
         while !t.is_null() {
             // SAFETY: live table, exclusive access.
             let next = unsafe { t.deref() }.next.load(ord::RELAXED, guard);
@@ -333,14 +331,12 @@ where
         Q: ?Sized + Hash + Equivalent<K>,
     {
         let hash = self.hash(key);
-        // Acquire: pairs with the root swing (`finish`: fence, then swing) and the initial store.
-        let mut t = self.root.table(ord::ACQUIRE, guard);
+        let mut t = self.root.table(guard);
         loop {
             if let Some(node) = t.lookup(hash, key, guard) {
                 return Some(node);
             }
-            // Acquire: pairs with the Release CAS linking `next` (`link_next`).
-            let next = t.next.load(ord::ACQUIRE, guard);
+            let next = t.load_next(guard);
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
             // free); `guard` is pinned.
             t = unsafe { next.as_ref() }?;
@@ -350,8 +346,7 @@ where
     /// The table a writer of `hash` works in: the root, or past any resize.
     #[inline]
     fn writable<'g>(&'g self, hash: u64, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
-        // Acquire: pairs with the root swing (`finish`: fence, then swing).
-        let mut table = self.root.load(ord::ACQUIRE, guard);
+        let mut table = self.root.load(guard);
         loop {
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
             // free); `guard` is pinned.
@@ -461,7 +456,7 @@ where
         // resize has finished, which the value alone shows (the root is swung only
         // after the last chunk is copied); unequal leads to reading counters that
         // are approximate anyway. No loom model fails with it Relaxed (loom.md).
-        let root = self.root.load(ord::RELAXED, guard);
+        let root = self.root.load_relaxed(guard);
         if root == table {
             return false;
         }
@@ -482,8 +477,7 @@ where
         hash: u64,
         guard: &'g Guard,
     ) -> Shared<'g, Table<K, V>> {
-        // Acquire: pairs with the root swing (`finish`: fence, then swing).
-        let root = self.root.load(ord::ACQUIRE, guard);
+        let root = self.root.load(guard);
         // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
         // free); `guard` is pinned.
         let r = unsafe { root.deref() };
@@ -500,8 +494,7 @@ where
             }
         } else {
             // `table` is the target of the root's resize: help that resize along.
-            // Acquire: pairs with the Release CAS linking `next`.
-            let next = r.next.load(ord::ACQUIRE, guard);
+            let next = r.load_next(guard);
             if !next.is_null() {
                 // SAFETY: as above.
                 self.help_migrate(r, unsafe { next.deref() }, guard);
@@ -548,8 +541,7 @@ where
     /// the new table is at most about half as full as its load limit allows, so
     /// growth is far away (hysteresis).
     fn maybe_shrink(&self, guard: &Guard) {
-        // Acquire: pairs with the root swing (`finish`: fence, then swing).
-        let root = self.root.load(ord::ACQUIRE, guard);
+        let root = self.root.load(guard);
         // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
         // free); `guard` is pinned.
         let t = unsafe { root.deref() };
@@ -801,14 +793,12 @@ where
             .ok_or(AllocFailure::CapacityOverflow)?;
         let nbuckets = Table::<K, V>::buckets_for(want)?;
         loop {
-            // Acquire: pairs with the root swing (`finish`: fence, then swing).
-            let root = self.root.load(ord::ACQUIRE, guard);
+            let root = self.root.load(guard);
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
             // free); `guard` is pinned.
             let r = unsafe { root.deref() };
             r.witness();
-            // Acquire: pairs with the Release CAS linking `next`.
-            let next = r.next.load(ord::ACQUIRE, guard);
+            let next = r.load_next(guard);
             if next.is_null() {
                 if nbuckets <= r.nbuckets {
                     return Ok(());
@@ -861,20 +851,18 @@ where
             "begin_resize_exact: {nbuckets} buckets is not a power of two of at least {}",
             self.tuning.min_buckets
         );
-        // Acquire: pairs with the root swing (`finish`: fence, then swing).
-        let root = self.root.load(ord::ACQUIRE, guard);
+        let root = self.root.load(guard);
         self.start_migration(root, nbuckets, guard)
     }
 
     /// Migrates one helping budget of the root's resize, if one is in flight.
     pub(crate) fn help_root(&self, guard: &Guard) {
-        // Acquire: pairs with the root swing (`finish`: fence, then swing).
-        let r = self.root.table(ord::ACQUIRE, guard);
+        let r = self.root.table(guard);
         r.witness();
-        // Acquire: pairs with the Release CAS linking `next`.
-        let next = r.next.load(ord::ACQUIRE, guard);
+        let next = r.load_next(guard);
         if !next.is_null() {
-            // SAFETY: as above.
+            // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
+            // free); `next` was loaded under `guard`, which is pinned.
             self.help_migrate(r, unsafe { next.deref() }, guard);
         }
     }
@@ -960,7 +948,7 @@ mod tests {
         // one, before the load in program order. Was Acquire until the eleventh
         // session (a site no model can reach: loom does not build the unit tests).
         // SAFETY (test): the root is live while `g` is pinned.
-        unsafe { m.root.load(ord::RELAXED, g).deref() }.nbuckets
+        unsafe { m.root.load_relaxed(g).deref() }.nbuckets
     }
 
     #[test]
@@ -1045,8 +1033,10 @@ mod tests {
         let g = crossbeam_epoch::pin();
         let key = 1u64; // home bucket 0 in every table size
         let (root, next) = resizing_with(&m, key, &g);
+        // Relaxed (pairs with nothing): this test runs on one thread, which wrote
+        // every slot before the load in program order.
         let slot = root.bucket(0).slots.iter().find(|s| {
-            bucket::readable_node(s.load(ord::ACQUIRE, &g)).is_some_and(|n| n.key == key)
+            bucket::readable_node(s.load(ord::RELAXED, &g)).is_some_and(|n| n.key == key)
         });
         let stale_hash = u64::MAX; // home: the last bucket of the new table
         m.migrate_slot(slot.unwrap(), Shared::null(), Some(stale_hash), next, &g);
@@ -1081,8 +1071,9 @@ mod tests {
             Claim::Claimed
         ));
         next.retract(&free, claim, &g);
+        // Relaxed (pairs with nothing): one thread made every write this reads.
         let tombstone = |t: &Table<u64, u64>| {
-            bucket::state(t.bucket(0).slots[0].load(ord::ACQUIRE, &g)) == bucket::State::Tombstone
+            bucket::state(t.bucket(0).slots[0].load(ord::RELAXED, &g)) == bucket::State::Tombstone
         };
         assert!(tombstone(next));
         // SAFETY (test): the retracted node is in no slot and no other thread saw it.
@@ -1112,7 +1103,7 @@ mod tests {
             assert!(m.insert(k, k, &g).is_none());
         }
         let (filler, late) = (7u64, 8u64); // both home in bucket 0
-        let t = m.root.table(ord::RELAXED, &g);
+        let t = m.root.table(&g);
         // Both scan before the resize and pick slot 6 of bucket 0.
         let Scan::Absent(Some(filler_free)) = t.scan(filler, &filler, &g) else {
             panic!("slot 6 of bucket 0 is free")
@@ -1204,7 +1195,7 @@ mod tests {
             assert!(m.insert(other, 0, &g).is_none());
             assert!(m.insert(removed, 0, &g).is_none());
             assert!(m.remove_if(&removed, |_, _| true, &g).is_some());
-            let t = m.root.table(ord::RELAXED, &g);
+            let t = m.root.table(&g);
             let slot = &t.bucket(0).slots[1];
             let (raw, claim) = claim_node(key, 1, bucket::TAG_CLAIMING);
             // The claim's first CAS, without the re-tag that `claim` would do next.
@@ -1268,9 +1259,9 @@ mod tests {
     ) -> (&'g Table<u64, u64>, &'g Table<u64, u64>) {
         m.insert(key, 7, g);
         m.begin_resize_exact(8, g).unwrap();
-        let root = m.root.table(ord::ACQUIRE, g);
+        let root = m.root.table(g);
         // SAFETY (test): linked by `begin_resize_exact`, alive while `g` is pinned.
-        let next = unsafe { root.next.load(ord::ACQUIRE, g).deref() };
+        let next = unsafe { root.load_next(g).deref() };
         (root, next)
     }
 
@@ -1394,7 +1385,7 @@ mod tests {
         for k in 0..60u64 {
             m.insert(k, k, &g);
         }
-        let root = m.root.load(ord::ACQUIRE, &g);
+        let root = m.root.load(&g);
         assert!(root_buckets(&m, &g) >= 16);
         // Bypass `begin_resize`'s clamp: link a 2-bucket target (8 entries at the
         // load limit, 14 slots) behind a table holding 60 entries.

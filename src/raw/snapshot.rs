@@ -24,15 +24,14 @@ pub(crate) struct Snapshot {
 
 impl<K, V, S> RawMap<K, V, S> {
     pub(crate) fn snapshot(&self, guard: &Guard) -> Snapshot {
-        // Acquire: pairs with the root swing (`finish`: fence, then swing).
-        let r = self.root.table(ord::ACQUIRE, guard);
+        let r = self.root.table(guard);
         r.witness();
-        // Acquire: pairs with the Release CAS linking `next` (`link_next`).
-        let next = r.next.load(ord::ACQUIRE, guard);
+        let next = r.load_next(guard);
         let migration = if next.is_null() {
             None
         } else {
-            // SAFETY: as above.
+            // SAFETY: tables are retired only through `Table::retire` (an
+            // epoch-deferred free) and `next` was loaded under `guard`, which is pinned.
             let n = unsafe { next.deref() };
             n.witness();
             // Relaxed: a progress figure only; nothing is read through it.

@@ -251,6 +251,17 @@ impl<K, V> Table<K, V> {
         self.born.with(|_| ());
     }
 
+    /// The table this one is migrating into, or null. The one `Acquire` load of
+    /// `next` (design.md, row R4), so that `loom/weaken.sh` weakens every caller's
+    /// at once; loads that only test `next` for null stay `Relaxed` at their call
+    /// sites, with their argument.
+    #[inline(always)]
+    pub(crate) fn load_next<'g>(&self, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
+        // Acquire: pairs with the Release CAS that links `next` (`link_next`): the
+        // new table's header and buckets are initialised before it.
+        self.next.load(ord::ACQUIRE, guard)
+    }
+
     /// Whether the used-slot estimate is past the load limit. A table filled
     /// to exactly [`capacity`](Self::capacity) is not: `with_capacity(n)`
     /// promises `n` inserts without a resize (the `ops` fuzz target caught the
@@ -364,7 +375,14 @@ impl<K, V> Table<K, V> {
 /// never carries tag bits: [`Root::table`] hands the read path its table
 /// without the tag mask that every `Shared::deref` pays (one instruction of
 /// about fifty in a `get`). The other methods speak `Shared` like the rest
-/// of the raw layer. Every ordering is the caller's, who names the pairing.
+/// of the raw layer.
+///
+/// Every load through which a table is read is the one `Acquire` load of
+/// [`Root::acquire`], so its pairing is argued once (design.md, row R1) and
+/// `loom/weaken.sh` weakens it as one site for every caller. Only
+/// [`Root::load_relaxed`] loads it otherwise, for callers that read nothing
+/// through the value or have another edge to it. The swap and the swing take
+/// their caller's orderings, named at the call site.
 pub(crate) struct Root<K, V>(AtomicPtr<Table<K, V>>);
 
 impl<K, V> Root<K, V> {
@@ -372,21 +390,38 @@ impl<K, V> Root<K, V> {
         Root(AtomicPtr::new(table))
     }
 
+    #[inline(always)]
+    fn acquire(&self) -> *mut Table<K, V> {
+        // Acquire: pairs with the root swing in `finish` (the fence F2, then the
+        // Relaxed swing): the new table's header and every entry copied into it are
+        // visible to whoever reads the swung root. The first table is published with
+        // the map itself (its constructor, before the map is shared).
+        self.0.load(ord::ACQUIRE)
+    }
+
     /// The root table, for a caller pinned by `guard`.
     #[inline(always)]
-    pub(crate) fn table<'g>(&self, order: Ordering, _guard: &'g Guard) -> &'g Table<K, V> {
-        // The caller's ordering; the pairing is named at the call site.
-        let p = self.0.load(order);
+    pub(crate) fn table<'g>(&self, _guard: &'g Guard) -> &'g Table<K, V> {
+        let p = self.acquire();
         // SAFETY: the root is never null (set from `allocate` and swung only to
         // linked tables), and a table is freed only through `retire`, after it has
         // left the root and every guard pinned before that is gone; `_guard` is pinned.
         unsafe { &*p }
     }
 
+    /// The root table as a `Shared`, loaded as by [`Root::table`].
     #[inline]
-    pub(crate) fn load<'g>(&self, order: Ordering, _guard: &'g Guard) -> Shared<'g, Table<K, V>> {
-        // The caller's ordering; the pairing is named at the call site.
-        Shared::from(self.0.load(order) as *const Table<K, V>)
+    pub(crate) fn load<'g>(&self, _guard: &'g Guard) -> Shared<'g, Table<K, V>> {
+        Shared::from(self.acquire() as *const Table<K, V>)
+    }
+
+    /// The root without an Acquire: for comparisons with a table the caller
+    /// holds, for a caller with exclusive access, and for tests on one thread.
+    /// Each caller says why nothing it reads through the value needs the edge.
+    #[inline]
+    pub(crate) fn load_relaxed<'g>(&self, _guard: &'g Guard) -> Shared<'g, Table<K, V>> {
+        // Relaxed: the caller's argument (above).
+        Shared::from(self.0.load(ord::RELAXED) as *const Table<K, V>)
     }
 
     pub(crate) fn swap<'g>(
