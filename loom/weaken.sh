@@ -7,15 +7,15 @@
 # The real src/ is never touched. The crate is copied to a temp dir, where
 # every site is rewritten to `crate::sync::weaken::ord(N, ord::X)` (or
 # `weaken::fence(N, ..)`): site N is Relaxed when EPOCHMAP_WEAKEN=N, so one
-# build serves every site. Models that already fail on the unweakened copy
-# are reported and left out of the attribution.
+# build serves every site. Models that fail, or run out of time, on the
+# unweakened copy are reported and left out of the attribution.
 #
 # usage: loom/weaken.sh [SITE...]      (default: every site; a SITE may be a set
 #                                      such as 1+3, weakened together, to test
 #                                      whether two orderings cover for each other)
 #        WEAKEN_LIST=1 loom/weaken.sh   (number the sites of the current source, build nothing)
 # env:   LOOM_MAX_PREEMPTIONS (default 2), WEAKEN_TIMEOUT per model run (s, default 420,
-#        above the slowest model's ~220-300 s here; a model out of time counts as not failing,
+#        above the slowest model's ~210-310 s on this 2-core machine; a model out of time counts as not failing,
 #        and one out of time unweakened is left out, with a note), WEAKEN_SKIP (regex of models to leave out),
 #        WEAKEN_ONLY (regex of the models to keep; both filter before the baseline runs)
 #        WEAKEN_OUT (default target/loom-weaken.md): the result table
@@ -183,6 +183,10 @@ for s in "${sites[@]}"; do
 done
 if [ -f "$work/baseline-failures" ]; then
     echo "" >> "$out"
-    echo "Models left out (failing, or out of time, without any weakening): $(tr '\n' ' ' < "$work/baseline-failures")" >> "$out"
+    echo "Models left out (failing, or out of time, without any weakening): $(paste -sd ';' "$work/baseline-failures")" >> "$out"
 fi
-echo "weaken: ${#sites[@]} sites, $uncaught caught by no model; table in $out" >&2
+left_out=""
+if [ -f "$work/baseline-failures" ]; then
+    left_out=", $(wc -l < "$work/baseline-failures") model(s) left out (see the table's last line)"
+fi
+echo "weaken: ${#sites[@]} sites, $uncaught caught by no model${left_out}; table in $out" >&2
