@@ -494,11 +494,7 @@ where
             }
         } else {
             // `table` is the target of the root's resize: help that resize along.
-            let next = r.load_next(guard);
-            if !next.is_null() {
-                // SAFETY: as above.
-                self.help_migrate(r, unsafe { next.deref() }, guard);
-            }
+            self.help_resize_of(r, guard);
         }
         self.writable(hash, guard)
     }
@@ -859,11 +855,16 @@ where
     pub(crate) fn help_root(&self, guard: &Guard) {
         let r = self.root.table(guard);
         r.witness();
-        let next = r.load_next(guard);
+        self.help_resize_of(r, guard);
+    }
+
+    /// Migrates one helping budget of `table`'s resize, if one is in flight.
+    fn help_resize_of(&self, table: &Table<K, V>, guard: &Guard) {
+        let next = table.load_next(guard);
         if !next.is_null() {
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
             // free); `next` was loaded under `guard`, which is pinned.
-            self.help_migrate(r, unsafe { next.deref() }, guard);
+            self.help_migrate(table, unsafe { next.deref() }, guard);
         }
     }
 }
