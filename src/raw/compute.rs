@@ -95,10 +95,10 @@ where
                     match decide(Some(current)) {
                         Decision::Abort(t) => return Computed::Aborted(t),
                         Decision::Insert(value) => {
-                            let new = Owned::new(Node {
-                                key: key.take().expect("present until published"),
-                                value: ManuallyDrop::new(value),
-                            });
+                            let new = Owned::from(Node::boxed(
+                                key.take().expect("present until published"),
+                                value,
+                            ));
                             match hit.replace(new, guard) {
                                 Ok(published) => {
                                     // SAFETY: just published; freed only via `defer`.

@@ -21,10 +21,12 @@ mod iter;
 mod migration;
 mod node;
 mod probe;
+mod recycle;
 pub(crate) mod snapshot;
 mod table;
 
 pub(crate) use iter::RawIter;
+pub(crate) use recycle::cached_bytes as thread_node_cache_bytes;
 pub(crate) use table::AllocFailure;
 
 use bucket::{readable, SLOTS, TAG_PENDING, TAG_TOMBSTONE};
@@ -636,10 +638,7 @@ where
                         Some(k) => k,
                         None => current.key.clone(),
                     };
-                    let new = Owned::new(Node {
-                        key,
-                        value: ManuallyDrop::new(value),
-                    });
+                    let new = Owned::from(Node::boxed(key, value));
                     match hit.replace(new, guard) {
                         Ok(published) => {
                             // SAFETY: just published; freed only via `defer`.

@@ -15,7 +15,9 @@
 //! can hand its value back to the caller while the key (which other writers
 //! may still be comparing) is freed later.
 
+use super::recycle;
 use crate::sync::Guard;
+use core::alloc::Layout;
 use core::mem::ManuallyDrop;
 
 /// How many nodes a thread retires between two collection steps it runs
@@ -81,22 +83,62 @@ struct SendPtr<K, V>(*mut Node<K, V>);
 unsafe impl<K, V> Send for SendPtr<K, V> {}
 
 impl<K, V> Node<K, V> {
+    /// A new node in a block of this thread's node cache ([`recycle`]) if it
+    /// has one, otherwise from the global allocator.
+    #[inline]
     pub(crate) fn boxed(key: K, value: V) -> Box<Self> {
-        Box::new(Node {
+        let node = Node {
             key,
             value: ManuallyDrop::new(value),
-        })
+        };
+        let layout = Layout::new::<Self>();
+        if layout.size() == 0 {
+            return Box::new(node);
+        }
+        let block = recycle::alloc(layout).cast::<Self>();
+        // SAFETY: `block` is a fresh block of the global allocator with the
+        // layout of `Self` (`recycle::alloc`), which is what `Box::from_raw`
+        // needs; writing initialises it.
+        unsafe {
+            block.write(node);
+            Box::from_raw(block)
+        }
     }
 
-    /// Frees a node (key and value) that no other thread can reach any more.
+    /// Frees a node (key and value) that no other thread can reach any more;
+    /// its block goes to this thread's node cache ([`recycle`]).
+    ///
+    /// If the value's or the key's destructor panics, the other field is still
+    /// dropped and the block still freed, as when a `Box` is dropped.
     ///
     /// # Safety
     /// `ptr` came from `Box::into_raw` of a node and is not used afterwards.
     pub(crate) unsafe fn destroy(ptr: *mut Self) {
-        // SAFETY: the caller hands over the unique ownership of a boxed node.
-        let mut node = unsafe { Box::from_raw(ptr) };
-        // SAFETY: the value is dropped exactly once, here; the key drops with the box.
-        unsafe { ManuallyDrop::drop(&mut node.value) };
+        /// Frees the block last, whether the destructors return or unwind.
+        struct Block(*mut u8, Layout);
+        impl Drop for Block {
+            fn drop(&mut self) {
+                // SAFETY: the node's block, from the global allocator with this
+                // layout (`destroy`'s contract); its fields are dropped or
+                // moved out by now, and nothing uses it after.
+                unsafe { recycle::free(self.0, self.1) }
+            }
+        }
+        let layout = Layout::new::<Self>();
+        if layout.size() == 0 {
+            // SAFETY: as below; a `Box` of a zero-sized node owns no block.
+            let mut node = unsafe { Box::from_raw(ptr) };
+            // SAFETY: dropped exactly once, here; the key drops with the box.
+            unsafe { ManuallyDrop::drop(&mut node.value) };
+            return;
+        }
+        let _block = Block(ptr.cast(), layout);
+        // SAFETY: the caller hands over the unique ownership of the node: the
+        // key is moved out once (and dropped after the value, as a `Box`
+        // would), the value dropped in place once.
+        let _key = unsafe { core::ptr::read(&(*ptr).key) };
+        // SAFETY: as above.
+        unsafe { ManuallyDrop::drop(&mut (*ptr).value) };
     }
 
     /// Takes key and value out of a node that was never shared.

@@ -67,7 +67,13 @@ pub fn current() -> usize {
     CURRENT.load(Relaxed)
 }
 
-/// The lowest [`current`] seen over `rounds` pin-and-flush rounds.
+/// [`current`] less the freed node memory this thread's node cache keeps for
+/// reuse (`epochmap::thread_node_cache_bytes`): memory the map no longer holds.
+pub fn current_net() -> usize {
+    current() - epochmap::thread_node_cache_bytes()
+}
+
+/// The lowest [`current_net`] seen over `rounds` pin-and-flush rounds.
 ///
 /// crossbeam-epoch always has a little of its own memory in flight: popping
 /// a bag from the global queue defers the free of the queue's old head node,
@@ -75,10 +81,10 @@ pub fn current() -> usize {
 /// queue node. So the byte count cycles by a queue node (about 2 KiB) while
 /// the process is otherwise at rest; its floor over a few rounds does not.
 pub fn floor(rounds: usize) -> usize {
-    let mut low = current();
+    let mut low = current_net();
     for _ in 0..rounds {
         crossbeam_epoch::pin().flush();
-        low = low.min(current());
+        low = low.min(current_net());
     }
     low
 }
