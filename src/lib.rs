@@ -158,7 +158,7 @@ pub use set::{HashSet, HashSetRef, IntoIter as SetIntoIter};
 pub use stats::{MigrationProgress, Stats};
 
 /// Bytes of freed node memory that the calling thread keeps for its next
-/// inserts (at most 16 KiB per node type and 64 KiB per thread, returned to
+/// inserts (at most 16 KiB per node layout and 64 KiB per thread, returned to
 /// the allocator when the thread exits; docs/design.md, section 6). Tests
 /// that check that memory returns to a byte baseline subtract it. Not stable
 /// API.

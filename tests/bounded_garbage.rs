@@ -242,14 +242,14 @@ fn long_form_held_guard_at_a_million_replaces_per_second() {
 fn retired_tables_are_freed_during_a_run_of_inserts() {
     let _serial = alloc::exclusive();
     let keys = scaled(400_000, 20_000) as u64;
-    let base = alloc::floor(16);
+    let base = alloc::gross_floor(16);
     alloc::reset_peak();
     let map: Map = HashMap::with_hasher(seeded(6));
     for k in 0..keys {
         map.pin().insert(k, k);
     }
     let peak = alloc::peak() - base;
-    let held = alloc::floor(16) - base;
+    let held = alloc::gross_floor(16) - base;
     // The last resize doubled the table: its source had half the buckets, 64 B each.
     let last_source = map.stats().buckets / 2 * 64;
     let allowed = (held + last_source) as f64 * 1.05;
@@ -285,7 +285,7 @@ fn replaces_on_one_handle(repin: bool) {
         let _ = handle.insert(rng.below(KEYS), i);
     }
     drop(handle);
-    let base = alloc::floor(16);
+    let base = alloc::gross_floor(16);
     alloc::reset_peak();
     handle = map.pin();
     for i in 0..ops {

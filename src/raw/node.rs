@@ -96,9 +96,9 @@ impl<K, V> Node<K, V> {
             return Box::new(node);
         }
         let block = recycle::alloc(layout).cast::<Self>();
-        // SAFETY: `block` is a fresh block of the global allocator with the
-        // layout of `Self` (`recycle::alloc`), which is what `Box::from_raw`
-        // needs; writing initialises it.
+        // SAFETY: `block` was allocated by the global allocator with
+        // `Layout::new::<Self>()` and is unused (`recycle::alloc`), which is
+        // what `Box::from_raw` needs; writing initialises it.
         unsafe {
             block.write(node);
             Box::from_raw(block)
@@ -190,8 +190,11 @@ impl<K, V> Node<K, V> {
         let value = unsafe { core::ptr::read(&*(*ptr).value) };
         note_retired();
         let p = SendPtr(ptr as *mut Node<K, ManuallyDrop<V>>);
-        // SAFETY: as for `retire`; the value field is `ManuallyDrop` in both
-        // layouts (`repr(C)`), so freeing frees the key only.
+        // SAFETY: as for `retire`. `Node<K, ManuallyDrop<V>>` has the layout of
+        // `Node<K, V>` (`repr(C)`, and `ManuallyDrop` is `repr(transparent)`),
+        // so the `Box` frees the block with the layout it was allocated with;
+        // its value field is `ManuallyDrop<ManuallyDrop<V>>`, so dropping the
+        // box drops the key only.
         unsafe {
             guard.defer_unchecked(move || {
                 let p = p;

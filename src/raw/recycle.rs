@@ -16,12 +16,17 @@
 //! layout of the class it sits in, so a recycled block may be freed by a `Box`
 //! of that layout, and a block from `Box::new` may be recycled.
 //!
-//! The cache is off under loom (the models see every allocation as its own),
-//! under Miri and under the sanitizers and fuzzing (a use after free of a
-//! recycled node would read live memory, which they could then not see):
-//! `cfg(loom)`, `cfg(miri)`, `cfg(crossbeam_sanitize)` (set by the ASan run),
-//! `cfg(fuzzing)` (set by cargo-fuzz). The [`FreeLists`] type itself is
-//! exercised by its unit tests in every configuration.
+//! Zero-sized nodes have no block, and layouts over [`MAX_BLOCK`] bytes are
+//! not cached (a class would hold fewer than 32 of them).
+//!
+//! The cache is off where a tool must see every free: under loom
+//! (`cfg(loom)`: the models see every allocation as its own), Miri
+//! (`cfg(miri)`), the AddressSanitizer run of `scripts/sanitize.sh`
+//! (`cfg(crossbeam_sanitize)`) and cargo-fuzz (`cfg(fuzzing)`). A use after
+//! free of a recycled node reads live memory, and a block freed twice is
+//! linked twice (where glibc's own cache would abort), so only those builds
+//! can catch either. The [`FreeLists`] type itself is exercised by its unit
+//! tests in every configuration, under Miri too.
 
 use core::alloc::Layout;
 use core::ptr;
@@ -151,12 +156,17 @@ std::thread_local! {
     static LISTS: core::cell::RefCell<FreeLists> = const { core::cell::RefCell::new(FreeLists::new()) };
 }
 
-/// A block for a value of `layout` (non-zero size): recycled if this
-/// thread has one, otherwise from the global allocator. Aborts through
-/// [`std::alloc::handle_alloc_error`] if the allocator fails, as `Box::new` does.
+/// A block for a value of `layout`: recycled if this thread has one,
+/// otherwise from the global allocator. Aborts through
+/// [`std::alloc::handle_alloc_error`] if the allocator fails, as `Box::new`
+/// does.
+///
+/// # Panics
+/// If `layout` has size 0 (the callers pass a constant layout, so the check
+/// folds away).
 #[inline]
 pub(crate) fn alloc(layout: Layout) -> *mut u8 {
-    debug_assert!(layout.size() > 0);
+    assert!(layout.size() > 0, "recycle::alloc of a zero-sized layout");
     if ENABLED && cacheable(layout) {
         // `try_with` fails while the thread's locals are being destroyed, and
         // `try_borrow_mut` if the global allocator re-entered us: then the
@@ -165,8 +175,7 @@ pub(crate) fn alloc(layout: Layout) -> *mut u8 {
             return block;
         }
     }
-    // SAFETY: `layout` has a non-zero size (the caller's contract, checked above
-    // in debug builds).
+    // SAFETY: `layout` has a non-zero size (asserted above).
     let block = unsafe { std::alloc::alloc(layout) };
     if block.is_null() {
         std::alloc::handle_alloc_error(layout);

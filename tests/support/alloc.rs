@@ -81,10 +81,21 @@ pub fn current_net() -> usize {
 /// queue node. So the byte count cycles by a queue node (about 2 KiB) while
 /// the process is otherwise at rest; its floor over a few rounds does not.
 pub fn floor(rounds: usize) -> usize {
-    let mut low = current_net();
+    floor_of(rounds, current_net)
+}
+
+/// The lowest [`current`] (freed node blocks in the thread's node cache
+/// included) over `rounds` pin-and-flush rounds: the baseline for a
+/// [`peak`], which counts those blocks too.
+pub fn gross_floor(rounds: usize) -> usize {
+    floor_of(rounds, current)
+}
+
+fn floor_of(rounds: usize, count: fn() -> usize) -> usize {
+    let mut low = count();
     for _ in 0..rounds {
         crossbeam_epoch::pin().flush();
-        low = low.min(current_net());
+        low = low.min(count());
     }
     low
 }
