@@ -656,3 +656,53 @@ mod rayon_feature {
         assert!(msg.contains("default collector"), "{msg}");
     }
 }
+
+/// Zero-sized keys and values make zero-sized nodes, which own no memory (the
+/// node allocator hands out a dangling pointer, as `Box` does): every
+/// operation still works, and every value is dropped exactly once.
+#[test]
+fn zero_sized_keys_and_values_work_and_are_dropped_once() {
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+    static DROPPED: AtomicUsize = AtomicUsize::new(0);
+    struct Z;
+    impl Z {
+        fn new() -> Z {
+            MADE.fetch_add(1, SeqCst);
+            Z
+        }
+    }
+    impl Drop for Z {
+        fn drop(&mut self) {
+            DROPPED.fetch_add(1, SeqCst);
+        }
+    }
+    {
+        let map: HashMap<(), Z> = HashMap::new();
+        let m = map.pin();
+        assert!(m.insert((), Z::new()).is_none());
+        assert!(m.insert((), Z::new()).is_some(), "a second insert replaces");
+        assert!(m.update(&(), |_| Z::new()).is_some());
+        assert!(m.try_insert((), Z::new()).is_err(), "the key is present");
+        assert_eq!(m.len(), 1);
+        assert!(m.remove(&()).is_some());
+        assert!(!m.contains_key(&()));
+        assert!(m.try_insert((), Z::new()).is_ok());
+        assert!(m.contains_key(&()));
+
+        let set: HashSet<()> = HashSet::new();
+        let s = set.pin();
+        assert!(s.insert(()));
+        assert!(!s.insert(()));
+        assert!(s.contains(&()));
+        assert!(s.remove(&()));
+        assert!(!s.contains(&()));
+    }
+    // Replaced and removed values are freed as the epoch advances; other tests
+    // of this binary may hold guards meanwhile, hence the deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while DROPPED.load(SeqCst) != MADE.load(SeqCst) && std::time::Instant::now() < deadline {
+        crossbeam_epoch::pin().flush();
+    }
+    assert_eq!(MADE.load(SeqCst), 5);
+    assert_eq!(DROPPED.load(SeqCst), 5, "every value dropped once");
+}

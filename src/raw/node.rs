@@ -91,14 +91,11 @@ impl<K, V> Node<K, V> {
             key,
             value: ManuallyDrop::new(value),
         };
-        let layout = Layout::new::<Self>();
-        if layout.size() == 0 {
-            return Box::new(node);
-        }
-        let block = recycle::alloc(layout).cast::<Self>();
+        let block = recycle::alloc(Layout::new::<Self>()).cast::<Self>();
         // SAFETY: `block` was allocated by the global allocator with
-        // `Layout::new::<Self>()` and is unused (`recycle::alloc`), which is
-        // what `Box::from_raw` needs; writing initialises it.
+        // `Layout::new::<Self>()` and is unused, or is dangling and aligned if
+        // that layout is zero-sized (`recycle::alloc`): what `Box::from_raw`
+        // needs. Writing initialises it.
         unsafe {
             block.write(node);
             Box::from_raw(block)
@@ -119,20 +116,13 @@ impl<K, V> Node<K, V> {
         impl Drop for Block {
             fn drop(&mut self) {
                 // SAFETY: the node's block, from the global allocator with this
-                // layout (`destroy`'s contract); its fields are dropped or
-                // moved out by now, and nothing uses it after.
+                // layout (`destroy`'s contract; a zero-sized node's is dangling
+                // and `free` leaves it alone); its fields are dropped or moved
+                // out by now, and nothing uses it after.
                 unsafe { recycle::free(self.0, self.1) }
             }
         }
-        let layout = Layout::new::<Self>();
-        if layout.size() == 0 {
-            // SAFETY: as below; a `Box` of a zero-sized node owns no block.
-            let mut node = unsafe { Box::from_raw(ptr) };
-            // SAFETY: dropped exactly once, here; the key drops with the box.
-            unsafe { ManuallyDrop::drop(&mut node.value) };
-            return;
-        }
-        let _block = Block(ptr.cast(), layout);
+        let _block = Block(ptr.cast(), Layout::new::<Self>());
         // SAFETY: the caller hands over the unique ownership of the node: the
         // key is moved out once (and dropped after the value, as a `Box`
         // would), the value dropped in place once.

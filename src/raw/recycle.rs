@@ -16,8 +16,9 @@
 //! layout of the class it sits in, so a recycled block may be freed by a `Box`
 //! of that layout, and a block from `Box::new` may be recycled.
 //!
-//! Zero-sized nodes have no block, and layouts over [`MAX_BLOCK`] bytes are
-//! not cached (a class would hold fewer than 32 of them).
+//! A zero-sized layout gets a dangling, aligned pointer and no memory, as
+//! `Box` does, and layouts over [`MAX_BLOCK`] bytes are not cached (a class
+//! would hold fewer than 32 of them).
 //!
 //! The cache is off where a tool must see every free: under loom
 //! (`cfg(loom)`: the models see every allocation as its own), Miri
@@ -157,16 +158,18 @@ std::thread_local! {
 }
 
 /// A block for a value of `layout`: recycled if this thread has one,
-/// otherwise from the global allocator. Aborts through
+/// otherwise from the global allocator; for a zero-sized layout, a dangling
+/// pointer aligned to it, as `Box` uses. Aborts through
 /// [`std::alloc::handle_alloc_error`] if the allocator fails, as `Box::new`
 /// does.
-///
-/// # Panics
-/// If `layout` has size 0 (the callers pass a constant layout, so the check
-/// folds away).
 #[inline]
 pub(crate) fn alloc(layout: Layout) -> *mut u8 {
-    assert!(layout.size() > 0, "recycle::alloc of a zero-sized layout");
+    if layout.size() == 0 {
+        // The address `align`, without provenance, as `NonNull::dangling`
+        // makes it (`ptr::without_provenance_mut` needs Rust 1.84, above the
+        // crate's MSRV).
+        return ptr::null_mut::<u8>().wrapping_add(layout.align());
+    }
     if ENABLED && cacheable(layout) {
         // `try_with` fails while the thread's locals are being destroyed, and
         // `try_borrow_mut` if the global allocator re-entered us: then the
@@ -175,7 +178,7 @@ pub(crate) fn alloc(layout: Layout) -> *mut u8 {
             return block;
         }
     }
-    // SAFETY: `layout` has a non-zero size (asserted above).
+    // SAFETY: `layout` has a non-zero size (checked above).
     let block = unsafe { std::alloc::alloc(layout) };
     if block.is_null() {
         std::alloc::handle_alloc_error(layout);
@@ -184,13 +187,16 @@ pub(crate) fn alloc(layout: Layout) -> *mut u8 {
 }
 
 /// Frees a block: into this thread's cache if it has room, otherwise to the
-/// global allocator.
+/// global allocator. A zero-sized layout has no block: nothing is freed.
 ///
 /// # Safety
 /// `block` was allocated by the global allocator (directly, by `Box`, or by
 /// [`alloc`]) with `layout`, and nothing uses it after this call.
 #[inline]
 pub(crate) unsafe fn free(block: *mut u8, layout: Layout) {
+    if layout.size() == 0 {
+        return;
+    }
     if ENABLED {
         let kept = LISTS.try_with(|l| match l.try_borrow_mut() {
             // SAFETY: the caller's contract is `push`'s.
@@ -324,6 +330,18 @@ mod tests {
         assert_eq!(lists.pop(new), Some(b));
         // SAFETY: popped, so ours again.
         unsafe { std::alloc::dealloc(b, new) };
+    }
+
+    #[test]
+    fn a_zero_sized_layout_gets_an_aligned_pointer_and_no_memory() {
+        let layout = Layout::from_size_align(0, 16).unwrap();
+        let before = cached_bytes();
+        let p = alloc(layout);
+        assert!(!p.is_null());
+        assert_eq!(p as usize % 16, 0);
+        // SAFETY: `p` came from `alloc` with `layout`.
+        unsafe { free(p, layout) };
+        assert_eq!(cached_bytes(), before, "nothing was cached");
     }
 
     #[test]
