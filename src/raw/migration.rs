@@ -347,7 +347,9 @@ where
                     // Relaxed here loses that edge (review, twelfth session). No loom
                     // model can show it lost: loom 0.7.2's acquire fence (F2) acquires
                     // what any thread it has synchronized with has read, which C++ does
-                    // not promise (docs/loom.md, thirteenth session).
+                    // not promise (docs/loom.md, thirteenth session). The Relacy model
+                    // loom/relacy/moved_count.cpp, which transcribes this slice, fails
+                    // with it Relaxed (docs/loom.md, "Site 18 in Relacy").
                     match slot.compare_exchange(p, moved, ord::ACQ_REL, ord::ACQUIRE, guard) {
                         Ok(_) => return,
                         Err(e) => p = e.current,

@@ -1,0 +1,171 @@
+// A Relacy model of one edge of epochmap's migration that loom cannot check:
+// a chunk counted on another copier's MOVED (docs/design.md, row W11; weaken
+// site 18 of `WEAKEN_LIST=1 loom/weaken.sh`). Run by loom/relacy/run.sh.
+//
+// Why Relacy and not loom. loom 0.7.2's acquire fence acquires every store
+// that any thread in the fencing thread's causality has read, so a finisher's
+// fence F2 acquires a MOVED that only a helper read (Relaxed), and the edge
+// that the helper's Acquire supplies can never be seen missing there
+// (docs/loom.md, "A three-thread model of a chunk counted on another
+// copier's MOVED"). Relacy keeps the C++ rule: an acquire fence acquires only
+// the release stores that the fencing thread itself has read
+// (relacy/thread.hpp: a relaxed load joins the store's clock into the loading
+// thread's `acquire_fence_order_`, which only that thread's next acquire
+// fence takes in).
+//
+// The model is a transcription of the Rust code, not the Rust code: each
+// atomic access below names its function and design.md row, and its ordering
+// is a macro whose default is the ordering in src/raw today. run.sh builds it
+// once with those defaults (it must pass) and once per weakened access (the
+// table it prints; the build with the MOVED CAS's failure ordering Relaxed
+// must fail, or run.sh fails).
+//
+// The scenario (the three threads of docs/loom.md's description):
+// - S copies the one entry A of chunk 0: it freezes A's slot in the old
+//   table, claims an EMPTY slot of the new table (COPY), fences (F1),
+//   commits the claim (LIVE) and seals the old slot (MOVED), then counts
+//   chunk 0 if nobody has.
+// - H also migrates chunk 0 (a helper that found its done bit clear). If it
+//   meets S's MOVED (its freeze or its MOVED CAS fails on it) it counts
+//   chunk 0 without copying anything. Where it would have to copy A itself
+//   (the old slot still frozen and the new slot not yet live), the model
+//   stops H: a copier stalled before its copy, which the real protocol
+//   allows; two racing copies are the loom models' subject (models 6, 13).
+// - L migrates chunk 1, which holds no entry, and counts it. Whoever counts
+//   the second chunk finishes: fence F2, swing the root, then look A up in
+//   the new table, which must find it.
+
+#include <relacy/relacy.hpp>
+
+// Orderings of src/raw today (weaken one with -DNAME=rl::mo_relaxed).
+#ifndef MIGRATE_LOAD        // migration.rs migrate_bucket: slot load (weaken site 12)
+#define MIGRATE_LOAD rl::mo_acquire
+#endif
+#ifndef FREEZE_OK           // migrate_slot: CAS LIVE -> FROZEN, success (W10, site 15)
+#define FREEZE_OK rl::mo_acq_rel
+#endif
+#ifndef FREEZE_FAIL         // migrate_slot: CAS LIVE -> FROZEN, failure (W10, site 16)
+#define FREEZE_FAIL rl::mo_acquire
+#endif
+#ifndef SCAN_LOAD           // probe.rs scan: slot load of the target (R3, site 22)
+#define SCAN_LOAD rl::mo_acquire
+#endif
+#ifndef CLAIM_OK            // claim.rs claim: CAS EMPTY -> COPY, success (W2, site 1)
+#define CLAIM_OK rl::mo_acq_rel
+#endif
+#ifndef COMMIT              // claim.rs commit: CAS COPY -> LIVE (W5, Relaxed)
+#define COMMIT rl::mo_relaxed
+#endif
+#ifndef SEAL_OK             // migrate_slot: CAS FROZEN -> MOVED after a copy, success (W11, site 17)
+#define SEAL_OK rl::mo_acq_rel
+#endif
+#ifndef SEAL_FAIL           // migrate_slot: CAS FROZEN -> MOVED after a copy, failure (W11, site 18)
+#define SEAL_FAIL rl::mo_acquire
+#endif
+#ifndef DONE_OR             // migrate_chunk: done_bits.fetch_or (W13, site 9)
+#define DONE_OR rl::mo_acq_rel
+#endif
+#ifndef COUNT_ADD           // migrate_chunk: chunks_done.fetch_add (W13, site 10)
+#define COUNT_ADD rl::mo_acq_rel
+#endif
+#ifndef ROOT_LOAD           // table.rs Root::acquire (R1, site 24)
+#define ROOT_LOAD rl::mo_acquire
+#endif
+#ifndef LOOKUP_LOAD         // probe.rs lookup_in: slot load (R3, site 21)
+#define LOOKUP_LOAD rl::mo_acquire
+#endif
+#ifndef F1                  // claim.rs resolve: fence(SeqCst) (site 4); 0 removes it
+#define F1 1
+#endif
+#ifndef F2                  // migration.rs finish: fence(SeqCst) (site 11); 0 removes it
+#define F2 1
+#endif
+#ifndef BOUND               // preemptions explored (Relacy's context bound)
+#define BOUND 5
+#endif
+
+// The old table's slot of A, the new table's slot it is copied to, the root.
+static const int LIVE = 1, FROZEN = 2, MOVED = 3;
+static const int EMPTY = 0, COPY = 4, COPIED = 5;
+static const int OLD_TABLE = 0, NEW_TABLE = 1;
+static const int CHUNKS = 2;
+
+struct moved_count : rl::test_suite<moved_count, 3> {
+    rl::atomic<int> old_slot, new_slot, done_bits, chunks_done, root;
+
+    void before() {
+        old_slot($) = LIVE;
+        new_slot($) = EMPTY;
+        done_bits($) = 0;
+        chunks_done($) = 0;
+        root($) = OLD_TABLE;
+    }
+
+    // migration.rs finish, then a get of A through the new root.
+    void finish() {
+        if (F2) rl::atomic_thread_fence(rl::mo_seq_cst, $);
+        // Root::load_relaxed: compared with the caller's table only.
+        if (root.load(rl::mo_relaxed, $) != OLD_TABLE) return;
+        int old = OLD_TABLE;
+        // Root::swing (W14): Relaxed, released by F2.
+        if (!root.compare_exchange_strong(old, NEW_TABLE, rl::mo_relaxed, $, rl::mo_relaxed, $))
+            return;
+        RL_ASSERT(root.load(ROOT_LOAD, $) == NEW_TABLE);
+        int v = new_slot.load(LOOKUP_LOAD, $);
+        RL_ASSERT(v == COPIED); // A is present throughout: the get must find it
+    }
+
+    // migration.rs migrate_chunk, after its buckets.
+    void count_chunk(int c) {
+        int bit = 1 << c;
+        if ((done_bits.fetch_or(bit, DONE_OR, $) & bit) == 0) {
+            if (chunks_done.fetch_add(1, COUNT_ADD, $) + 1 == CHUNKS) finish();
+        }
+    }
+
+    // migration.rs migrate_slot with copy_into folded in. Returns false where
+    // a thread that may not copy (H) would have to: it stops there.
+    bool migrate_slot(bool may_copy) {
+        int p = old_slot.load(MIGRATE_LOAD, $);
+        for (;;) {
+            if (p == MOVED) return true;
+            if (p == LIVE) {
+                if (old_slot.compare_exchange_strong(p, FROZEN, FREEZE_OK, $, FREEZE_FAIL, $))
+                    p = FROZEN;
+                continue;
+            }
+            // Frozen: copy_into. Its source check is Relaxed in the source.
+            if (old_slot.load(rl::mo_relaxed, $) == FROZEN) {
+                if (new_slot.load(SCAN_LOAD, $) != COPIED) {
+                    if (!may_copy) return false;
+                    int e = EMPTY;
+                    if (new_slot.compare_exchange_strong(e, COPY, CLAIM_OK, $, rl::mo_relaxed, $)) {
+                        if (F1) rl::atomic_thread_fence(rl::mo_seq_cst, $);
+                        // resolve's source check (Relaxed): only S changes a frozen slot here.
+                        RL_ASSERT(old_slot.load(rl::mo_relaxed, $) == FROZEN);
+                        int c = COPY;
+                        new_slot.compare_exchange_strong(c, COPIED, COMMIT, $, COMMIT, $);
+                    }
+                }
+            }
+            if (old_slot.compare_exchange_strong(p, MOVED, SEAL_OK, $, SEAL_FAIL, $)) return true;
+        }
+    }
+
+    void thread(unsigned i) {
+        if (i == 0) {
+            if (migrate_slot(true)) count_chunk(0);   // S
+        } else if (i == 1) {
+            if (migrate_slot(false)) count_chunk(0);  // H
+        } else {
+            count_chunk(1);                           // L
+        }
+    }
+};
+
+int main() {
+    rl::test_params p;
+    p.search_type = rl::sched_bound;
+    p.context_bound = BOUND;
+    return rl::simulate<moved_count>(p) ? 0 : 1;
+}
