@@ -7,18 +7,21 @@
 // fence F2 acquires a MOVED that only a helper read (Relaxed), and the edge
 // that the helper's Acquire supplies can never be seen missing there
 // (docs/loom.md, "A three-thread model of a chunk counted on another
-// copier's MOVED"). Relacy keeps the C++ rule: an acquire fence acquires only
-// the release stores that the fencing thread itself has read
-// (relacy/thread.hpp: a relaxed load joins the store's clock into the loading
-// thread's `acquire_fence_order_`, which only that thread's next acquire
-// fence takes in).
+// copier's MOVED"). Relacy's acquire fence takes in only what the fencing
+// thread itself has read (relacy/thread.hpp: a relaxed load joins the
+// store's clock into the loading thread's `acquire_fence_order_`, which any
+// later acquire fence of that thread takes in), as in C++; fence_rule.cpp
+// checks that. Relacy is stronger than C++ elsewhere: its `SeqCst` fences
+// synchronize with each other (a global clock), which can hide a failure
+// but not invent one, and its systematic schedulers let a load read only the
+// latest store or the one before it (docs/loom.md, "Site 18 in Relacy").
 //
 // The model is a transcription of the Rust code, not the Rust code: each
 // atomic access below names its function and design.md row, and its ordering
 // is a macro whose default is the ordering in src/raw today. run.sh builds it
-// once with those defaults (it must pass) and once per weakened access (the
-// table it prints; the build with the MOVED CAS's failure ordering Relaxed
-// must fail, or run.sh fails).
+// once with those defaults (it must pass) and once per weakened access, each
+// with the verdict it must give (the build with the MOVED CAS's failure
+// ordering Relaxed must fail on the lookup).
 //
 // The scenario (the three threads of docs/loom.md's description):
 // - S copies the one entry A of chunk 0: it freezes A's slot in the old
@@ -26,19 +29,26 @@
 //   commits the claim (LIVE) and seals the old slot (MOVED), then counts
 //   chunk 0 if nobody has.
 // - H also migrates chunk 0 (a helper that found its done bit clear). If it
-//   meets S's MOVED (its freeze or its MOVED CAS fails on it) it counts
-//   chunk 0 without copying anything. Where it would have to copy A itself
-//   (the old slot still frozen and the new slot not yet live), the model
-//   stops H: a copier stalled before its copy, which the real protocol
-//   allows; two racing copies are the loom models' subject (models 6, 13).
+//   meets S's MOVED (its first load of the slot, its freeze or its MOVED CAS
+//   reads it) it counts chunk 0 without copying anything. Where it would
+//   have to copy A itself (the old slot still frozen and the new slot not
+//   yet live), the model stops H: a copier stalled before its copy, which
+//   the real protocol allows. This also cuts off H's `scan` killing S's COPY
+//   claim as stale (probe.rs, `scan`); two racing copies are the loom
+//   models' subject (models 6, 13).
 // - L migrates chunk 1, which holds no entry, and counts it. Whoever counts
 //   the second chunk finishes: fence F2, swing the root, then look A up in
 //   the new table, which must find it.
+// A is the only entry of chunk 0 here. In the Rust code H would go on to the
+// chunk's other slots, and meeting any seal S made after A's would give H
+// the edge through an Acquire; the failure needs H to get there first (or A
+// in the chunk's last slot), and L to finish without sealing a region that
+// covers A's bucket (docs/loom.md).
 
 #include <relacy/relacy.hpp>
 
 // Orderings of src/raw today (weaken one with -DNAME=rl::mo_relaxed).
-#ifndef MIGRATE_LOAD        // migration.rs migrate_bucket: slot load (weaken site 12)
+#ifndef MIGRATE_LOAD        // migration.rs migrate_bucket: slot load (R3's load in the migration, site 12)
 #define MIGRATE_LOAD rl::mo_acquire
 #endif
 #ifndef FREEZE_OK           // migrate_slot: CAS LIVE -> FROZEN, success (W10, site 15)
@@ -103,14 +113,19 @@ struct moved_count : rl::test_suite<moved_count, 3> {
 
     // migration.rs finish, then a get of A through the new root.
     void finish() {
+        // F2: acquire fence for this thread's earlier Relaxed reads; release
+        // fence of the swing below (pairs with Root::acquire).
         if (F2) rl::atomic_thread_fence(rl::mo_seq_cst, $);
-        // Root::load_relaxed: compared with the caller's table only.
+        // Root::load_relaxed: compared with the caller's table only; pairs with nothing.
         if (root.load(rl::mo_relaxed, $) != OLD_TABLE) return;
         int old = OLD_TABLE;
-        // Root::swing (W14): Relaxed, released by F2.
+        // Root::swing (W14): Relaxed, released by F2; pairs with Root::acquire.
         if (!root.compare_exchange_strong(old, NEW_TABLE, rl::mo_relaxed, $, rl::mo_relaxed, $))
             return;
+        // Root::acquire (R1): pairs with the swing through F2 (here our own swing).
         RL_ASSERT(root.load(ROOT_LOAD, $) == NEW_TABLE);
+        // lookup_in (R3): pairs with the claim's Release, whose release
+        // sequence the Relaxed commit continues.
         int v = new_slot.load(LOOKUP_LOAD, $);
         RL_ASSERT(v == COPIED); // A is present throughout: the get must find it
     }
@@ -118,7 +133,10 @@ struct moved_count : rl::test_suite<moved_count, 3> {
     // migration.rs migrate_chunk, after its buckets.
     void count_chunk(int c) {
         int bit = 1 << c;
+        // done_bits.fetch_or (W13): AcqRel, pairs with the other chunks' fetch_or.
         if ((done_bits.fetch_or(bit, DONE_OR, $) & bit) == 0) {
+            // chunks_done.fetch_add (W13): AcqRel; the increments form one release
+            // sequence, so the last counter acquires every earlier counter's seals.
             if (chunks_done.fetch_add(1, COUNT_ADD, $) + 1 == CHUNKS) finish();
         }
     }
@@ -126,28 +144,44 @@ struct moved_count : rl::test_suite<moved_count, 3> {
     // migration.rs migrate_slot with copy_into folded in. Returns false where
     // a thread that may not copy (H) would have to: it stops there.
     bool migrate_slot(bool may_copy) {
+        // migrate_bucket's slot load: Acquire, pairs with the publishing CAS of
+        // what it reads (here S's freeze or S's seal).
         int p = old_slot.load(MIGRATE_LOAD, $);
         for (;;) {
             if (p == MOVED) return true;
             if (p == LIVE) {
+                // The freeze (W10): its Release pairs with a writer's scan; its Acquire
+                // on failure pairs with another copier's freeze or seal (here S's).
                 if (old_slot.compare_exchange_strong(p, FROZEN, FREEZE_OK, $, FREEZE_FAIL, $))
                     p = FROZEN;
                 continue;
             }
-            // Frozen: copy_into. Its source check is Relaxed in the source.
+            // Frozen: copy_into. Its source check is Relaxed in the source and
+            // pairs with nothing (only compared).
             if (old_slot.load(rl::mo_relaxed, $) == FROZEN) {
+                // scan's slot load (R3): Acquire, pairs with the claim's Release.
                 if (new_slot.load(SCAN_LOAD, $) != COPIED) {
                     if (!may_copy) return false;
                     int e = EMPTY;
+                    // The COPY claim (W2): Release pairs with the Acquire slot loads of
+                    // scans and lookups; Relaxed on failure.
                     if (new_slot.compare_exchange_strong(e, COPY, CLAIM_OK, $, rl::mo_relaxed, $)) {
+                        // F1: pairs with F2 and F3 of other threads (late copiers).
                         if (F1) rl::atomic_thread_fence(rl::mo_seq_cst, $);
-                        // resolve's source check (Relaxed): only S changes a frozen slot here.
+                        // resolve's source check (Relaxed, pairs with nothing). Only H's
+                        // MOVED CAS could change the slot besides S, and H makes it only
+                        // after reading S's commit, which comes after this load.
                         RL_ASSERT(old_slot.load(rl::mo_relaxed, $) == FROZEN);
                         int c = COPY;
+                        // The commit (W5): Relaxed, continues the claim's release sequence.
                         new_slot.compare_exchange_strong(c, COPIED, COMMIT, $, COMMIT, $);
                     }
                 }
             }
+            // The MOVED CAS after a copy (W11): its Release pairs with the Acquire of
+            // whoever reads MOVED (a helper's load, freeze or this CAS's failure);
+            // its Acquire on failure pairs with the other copier's Release MOVED, so
+            // that copier's commit happens before our chunk count (site 18).
             if (old_slot.compare_exchange_strong(p, MOVED, SEAL_OK, $, SEAL_FAIL, $)) return true;
         }
     }
@@ -165,7 +199,14 @@ struct moved_count : rl::test_suite<moved_count, 3> {
 
 int main() {
     rl::test_params p;
+#ifdef RANDOM_ITERATIONS
+    // Random schedules, in which a load may read any of the last stores Relacy
+    // keeps (the systematic scheduler below offers only the latest two).
+    p.search_type = rl::random_scheduler_type;
+    p.iteration_count = RANDOM_ITERATIONS;
+#else
     p.search_type = rl::sched_bound;
     p.context_bound = BOUND;
+#endif
     return rl::simulate<moved_count>(p) ? 0 : 1;
 }
