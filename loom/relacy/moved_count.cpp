@@ -11,10 +11,11 @@
 // thread itself has read (relacy/thread.hpp: a relaxed load joins the
 // store's clock into the loading thread's `acquire_fence_order_`, which any
 // later acquire fence of that thread takes in), as in C++; fence_rule.cpp
-// checks that. Relacy is stronger than C++ elsewhere: its `SeqCst` fences
-// synchronize with each other (a global clock), which can hide a failure
-// but not invent one, and its systematic schedulers let a load read only the
-// latest store or the one before it (docs/loom.md, "Site 18 in Relacy").
+// checks that. Relacy is stronger than C++ elsewhere, among others: its
+// `SeqCst` fences synchronize with each other (a global clock), which can
+// hide a failure but not invent one; and its schedulers explore only some of
+// the executions (a load reads at most one store back under the systematic
+// scheduler, two under the random one). docs/loom.md, "Site 18 in Relacy".
 //
 // The model is a transcription of the Rust code, not the Rust code: each
 // atomic access below names its function and design.md row, and its ordering
@@ -42,8 +43,9 @@
 // A is the only entry of chunk 0 here. In the Rust code H would go on to the
 // chunk's other slots, and meeting any seal S made after A's would give H
 // the edge through an Acquire; the failure needs H to get there first (or A
-// in the chunk's last slot), and L to finish without sealing a region that
-// covers A's bucket (docs/loom.md).
+// in the chunk's last slot). L seals nothing here; in the Rust code a
+// finisher that is a writer seals its key's region after `finish`, which
+// can give its own later lookup the edge (docs/loom.md).
 
 #include <relacy/relacy.hpp>
 
@@ -133,7 +135,8 @@ struct moved_count : rl::test_suite<moved_count, 3> {
     // migration.rs migrate_chunk, after its buckets.
     void count_chunk(int c) {
         int bit = 1 << c;
-        // done_bits.fetch_or (W13): AcqRel, pairs with the other chunks' fetch_or.
+        // done_bits.fetch_or (W13): AcqRel, pairs with every earlier fetch_or of
+        // the word (one release sequence: S and H both set bit 0).
         if ((done_bits.fetch_or(bit, DONE_OR, $) & bit) == 0) {
             // chunks_done.fetch_add (W13): AcqRel; the increments form one release
             // sequence, so the last counter acquires every earlier counter's seals.
