@@ -1,5 +1,5 @@
 // Checks the property of Relacy that moved_count.cpp is built for: an
-// acquire (here SeqCst) fence takes in only the release stores that its own
+// acquire (here AcqRel, as in the model) fence takes in only the release stores that its own
 // thread has read, as C++ says ([atomics.fences]), and not those that a
 // thread it synchronized with read Relaxed (which loom 0.7.2's fence does
 // take in). Built by run.sh twice: with T1's load Relaxed the fence must not
@@ -34,7 +34,7 @@ struct fence_rule : rl::test_suite<fence_rule, 3> {
             // with T2's fence, through T2's Relaxed load of y.
             if (x.load(T1_LOAD, $) == 1) y.store(1, rl::mo_release, $);
         } else if (y.load(rl::mo_relaxed, $) == 1) { // Relaxed: the fence acquires it
-            rl::atomic_thread_fence(rl::mo_seq_cst, $); // pairs with T1's Release store
+            rl::atomic_thread_fence(rl::mo_acq_rel, $); // pairs with T1's Release store
             RL_ASSERT(data($) == 1);
         }
     }

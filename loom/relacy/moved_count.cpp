@@ -12,10 +12,11 @@
 // store's clock into the loading thread's `acquire_fence_order_`, which any
 // later acquire fence of that thread takes in), as in C++; fence_rule.cpp
 // checks that. Relacy is stronger than C++ elsewhere, among others: its
-// `SeqCst` fences synchronize with each other (a global clock), which can
-// hide a failure but not invent one; and its schedulers explore only some of
-// the executions (a load reads at most one store back under the systematic
-// scheduler, two under the random one). docs/loom.md, "Site 18 in Relacy".
+// `SeqCst` fences synchronize with each other (a global clock; the model's
+// fences are therefore AcqRel, see FENCE_ORDER), and its schedulers explore
+// only some of the executions (a load reads at most one store back under the
+// systematic scheduler, two under the random one). docs/loom.md, "Site 18
+// in Relacy".
 //
 // The model is a transcription of the Rust code, not the Rust code: each
 // atomic access below names its function and design.md row, and its ordering
@@ -39,7 +40,9 @@
 //   models' subject (models 6, 13).
 // - L migrates chunk 1, which holds no entry, and counts it. Whoever counts
 //   the second chunk finishes: fence F2, swing the root, then look A up in
-//   the new table, which must find it.
+//   the new table, which must find it. With SCAN, each thread then ends as
+//   help_migrate does, and may finish on Relaxed loads of the counter and
+//   the done bits.
 // A is the only entry of chunk 0 here. In the Rust code H would go on to the
 // chunk's other slots, and meeting any seal S made after A's would give H
 // the edge through an Acquire; the failure needs H to get there first (or A
@@ -92,6 +95,20 @@
 #ifndef F2                  // migration.rs finish: fence(SeqCst) (site 11); 0 removes it
 #define F2 1
 #endif
+// The fences' ordering in the model. The source's F1 and F2 are SeqCst; their
+// place in the single total order serves the late-copier Dekker pairs (F1
+// against F2 and F3), which this slice leaves out. Relacy's SeqCst fences
+// also synchronize with one another through a global clock, which C++'s do
+// not, and that could hide a failure. So the model uses AcqRel fences: in C++
+// a SeqCst fence is an AcqRel fence with more constraints, so every execution
+// of the source's fences is one of these, and a pass here holds there.
+// run.sh also runs the model with SeqCst fences.
+#ifndef FENCE_ORDER
+#define FENCE_ORDER rl::mo_acq_rel
+#endif
+#ifndef SCAN                // 1: helpers end with help_migrate's check (R5, R6)
+#define SCAN 0
+#endif
 #ifndef BOUND               // preemptions explored (Relacy's context bound)
 #define BOUND 5
 #endif
@@ -117,7 +134,7 @@ struct moved_count : rl::test_suite<moved_count, 3> {
     void finish() {
         // F2: acquire fence for this thread's earlier Relaxed reads; release
         // fence of the swing below (pairs with Root::acquire).
-        if (F2) rl::atomic_thread_fence(rl::mo_seq_cst, $);
+        if (F2) rl::atomic_thread_fence(FENCE_ORDER, $);
         // Root::load_relaxed: compared with the caller's table only; pairs with nothing.
         if (root.load(rl::mo_relaxed, $) != OLD_TABLE) return;
         int old = OLD_TABLE;
@@ -142,6 +159,18 @@ struct moved_count : rl::test_suite<moved_count, 3> {
             // sequence, so the last counter acquires every earlier counter's seals.
             if (chunks_done.fetch_add(1, COUNT_ADD, $) + 1 == CHUNKS) finish();
         }
+    }
+
+    // migration.rs help_migrate, after its chunks: a helper finishes even if it
+    // did not count the last chunk, when every chunk is counted or marked (a
+    // counter may stall between its fetch_or and its fetch_add). Both loads are
+    // Relaxed in the source: F2, which opens finish, makes them acquire the
+    // increment and the fetch_ors they read (rows R5 and R6; the cursor test
+    // before the bit scan is left out: every chunk is handed out here).
+    void help_end() {
+        if (chunks_done.load(rl::mo_relaxed, $) == CHUNKS ||
+            done_bits.load(rl::mo_relaxed, $) == (1 << CHUNKS) - 1)
+            finish();
     }
 
     // migration.rs migrate_slot with copy_into folded in. Returns false where
@@ -170,7 +199,7 @@ struct moved_count : rl::test_suite<moved_count, 3> {
                     // scans and lookups; Relaxed on failure.
                     if (new_slot.compare_exchange_strong(e, COPY, CLAIM_OK, $, rl::mo_relaxed, $)) {
                         // F1: pairs with F2 and F3 of other threads (late copiers).
-                        if (F1) rl::atomic_thread_fence(rl::mo_seq_cst, $);
+                        if (F1) rl::atomic_thread_fence(FENCE_ORDER, $);
                         // resolve's source check (Relaxed, pairs with nothing). Only H's
                         // MOVED CAS could change the slot besides S, and H makes it only
                         // after reading S's commit, which comes after this load.
@@ -191,12 +220,15 @@ struct moved_count : rl::test_suite<moved_count, 3> {
 
     void thread(unsigned i) {
         if (i == 0) {
-            if (migrate_slot(true)) count_chunk(0);   // S
+            if (!migrate_slot(true)) return;  // S
+            count_chunk(0);
         } else if (i == 1) {
-            if (migrate_slot(false)) count_chunk(0);  // H
+            if (!migrate_slot(false)) return; // H
+            count_chunk(0);
         } else {
-            count_chunk(1);                           // L
+            count_chunk(1);                   // L
         }
+        if (SCAN) help_end();
     }
 };
 

@@ -2,10 +2,11 @@
 # Runs the Relacy model of a chunk counted on another copier's MOVED
 # (moved_count.cpp, which says why this edge needs Relacy rather than loom).
 #
-#   loom/relacy/run.sh             # preemption bound 5 (CI)
-#   RELACY_BOUND=8 RELACY_RANDOM=10000000 loom/relacy/run.sh
+#   loom/relacy/run.sh             # preemption bounds 5 and 3 (CI)
+#   RELACY_BOUND=8 RELACY_SCAN_BOUND=5 RELACY_RANDOM=10000000 loom/relacy/run.sh
 #
-# RELACY_BOUND is the context bound of the systematic runs (every variant),
+# RELACY_BOUND and RELACY_SCAN_BOUND are the context bounds of the two
+# configurations' systematic runs (moved_count.cpp without and with SCAN),
 # RELACY_RANDOM the number of random schedules of the unweakened model.
 #
 # Checks first that Relacy's acquire fence takes in only what its own thread
@@ -19,6 +20,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bound=${RELACY_BOUND:-5}
+scan_bound=${RELACY_SCAN_BOUND:-3}
 random_iterations=${RELACY_RANDOM:-1000000}
 
 missing=()
@@ -58,7 +60,7 @@ run() {
     fi
 }
 
-echo "Relacy $(dpkg-query -W -f='${Version}' relacy-dev 2>/dev/null || echo '(version unknown)'), context bound $bound"
+echo "Relacy $(dpkg-query -W -f='${Version}' relacy-dev 2>/dev/null || echo '(version unknown)'), context bounds $bound (counted) and $scan_bound (scanned)"
 
 # must_pass WHAT VERDICT OUTPUT: prints the verdict, and stops the run
 # (showing Relacy's output) unless it is "passes ...".
@@ -85,51 +87,63 @@ if [[ $relaxed != FAILS*"DATA RACE"* || $acquire != passes* ]]; then
     echo "Relacy's acquire fence takes in more than its own thread read, or the litmus test broke" >&2
     exit 1
 fi
-must_pass "orderings of src/raw" "$(run base)" "$work/base.out"
-# Random schedules, whose loads may read two stores back (the systematic
-# scheduler: one), with and without the fences (Relacy's SeqCst fences
-# synchronize with each other, which C++'s do not).
-must_pass "orderings of src/raw, $random_iterations random schedules" \
-    "$(run random -DRANDOM_ITERATIONS="$random_iterations")" "$work/random.out"
-must_pass "F1 and F2 removed, $random_iterations random schedules" \
-    "$(run random_nofence -DRANDOM_ITERATIONS="$random_iterations" -DF1=0 -DF2=0)" "$work/random_nofence.out"
-
-# site | flags | what is weakened | the verdict it must give ("fails" means the
-# lookup misses A: the assertion `v == COPIED`). A CAS whose failure ordering
-# is Acquire keeps it when its success loses the Release: Relacy, like
-# C++11, rejects a failure ordering stronger than the success's, so "success
-# Relaxed" is modelled as Acquire there (the Release is what such a
-# weakening removes).
+# Two configurations: the finish by the last counter (bound $bound), and the
+# same with every thread ending as help_migrate does (-DSCAN=1: a finish on
+# Relaxed loads of the counter and the done bits), whose schedules grow
+# faster (bound $scan_bound).
+configs=("counted|-DBOUND=$bound" "scanned|-DSCAN=1 -DBOUND=$scan_bound")
+for c in "${configs[@]}"; do
+    IFS='|' read -r cname cflags <<<"$c"
+    # shellcheck disable=SC2086 # several -D flags
+    must_pass "$cname, orderings of src/raw" "$(run "base_$cname" $cflags)" "$work/base_$cname.out"
+    # Random schedules, whose loads may read two stores back (the systematic
+    # scheduler: one).
+    # shellcheck disable=SC2086
+    must_pass "$cname, $random_iterations random schedules" \
+        "$(run "random_$cname" $cflags -DRANDOM_ITERATIONS="$random_iterations")" "$work/random_$cname.out"
+done
+# site | flags | what is weakened | the verdict it must give, counted:scanned
+# ("fails" means the lookup misses A: the assertion `v == COPIED`). A CAS
+# whose failure ordering is Acquire keeps it when its success loses the
+# Release: Relacy, like C++11, rejects a failure ordering stronger than the
+# success's, so "success Relaxed" is modelled as Acquire there (the Release
+# is what such a weakening removes).
 variants=(
-    "12|-DMIGRATE_LOAD=rl::mo_relaxed|migrate_bucket's slot load Relaxed|fails"
-    "15|-DFREEZE_OK=rl::mo_acquire|the freeze's success without its Release|passes"
-    "16|-DFREEZE_FAIL=rl::mo_relaxed|the freeze's failure Relaxed|fails"
-    "22|-DSCAN_LOAD=rl::mo_relaxed|scan's slot load Relaxed|passes"
-    "1|-DCLAIM_OK=rl::mo_relaxed|the COPY claim's success Relaxed|passes"
-    "17|-DSEAL_OK=rl::mo_acquire|the MOVED CAS's success without its Release|fails"
-    "18|-DSEAL_FAIL=rl::mo_relaxed|the MOVED CAS's failure Relaxed|fails"
-    "9|-DDONE_OR=rl::mo_relaxed|done_bits.fetch_or Relaxed|passes"
-    "10|-DCOUNT_ADD=rl::mo_relaxed|chunks_done.fetch_add Relaxed|fails"
-    "24|-DROOT_LOAD=rl::mo_relaxed|Root::acquire Relaxed|passes"
-    "21|-DLOOKUP_LOAD=rl::mo_relaxed|lookup_in's slot load Relaxed|passes"
-    "4|-DF1=0|resolve's fence F1 removed|passes"
-    "11|-DF2=0|finish's fence F2 removed|passes"
-    "4+11|-DF1=0 -DF2=0|both fences removed|passes"
+    "12|-DMIGRATE_LOAD=rl::mo_relaxed|migrate_bucket's slot load Relaxed|fails:fails"
+    "15|-DFREEZE_OK=rl::mo_acquire|the freeze's success without its Release|passes:passes"
+    "16|-DFREEZE_FAIL=rl::mo_relaxed|the freeze's failure Relaxed|fails:fails"
+    "22|-DSCAN_LOAD=rl::mo_relaxed|scan's slot load Relaxed|passes:passes"
+    "1|-DCLAIM_OK=rl::mo_relaxed|the COPY claim's success Relaxed|passes:passes"
+    "17|-DSEAL_OK=rl::mo_acquire|the MOVED CAS's success without its Release|fails:fails"
+    "18|-DSEAL_FAIL=rl::mo_relaxed|the MOVED CAS's failure Relaxed|fails:fails"
+    "9|-DDONE_OR=rl::mo_relaxed|done_bits.fetch_or Relaxed|passes:fails"
+    "10|-DCOUNT_ADD=rl::mo_relaxed|chunks_done.fetch_add Relaxed|fails:fails"
+    "24|-DROOT_LOAD=rl::mo_relaxed|Root::acquire Relaxed|passes:passes"
+    "21|-DLOOKUP_LOAD=rl::mo_relaxed|lookup_in's slot load Relaxed|passes:passes"
+    "4|-DF1=0|resolve's fence F1 removed|passes:passes"
+    "11|-DF2=0|finish's fence F2 removed|passes:fails"
+    "—|-DFENCE_ORDER=rl::mo_seq_cst|F1 and F2 SeqCst, as in the source|passes:passes"
 )
 echo
-echo "| weaken site | weakened | result |"
-echo "|---|---|---|"
+echo "| weaken site | weakened | counted (bound $bound) | scanned (bound $scan_bound) |"
+echo "|---|---|---|---|"
 wrong=()
 for v in "${variants[@]}"; do
     IFS='|' read -r site flags what expect <<<"$v"
-    # shellcheck disable=SC2086 # one or two -D flags
-    verdict=$(run "site${site/+/_}" $flags)
-    echo "| $site | $what | $verdict |"
-    case $expect in
-        fails) [[ $verdict == FAILS*"assertion: v == COPIED"* ]] || wrong+=("$site") ;;
-        passes) [[ $verdict == passes* ]] || wrong+=("$site") ;;
-        *) wrong+=("$site (bad expectation '$expect')") ;;
-    esac
+    row="| $site | $what |"
+    for c in "${configs[@]}"; do
+        IFS='|' read -r cname cflags <<<"$c"
+        if [[ $cname == counted ]]; then want=${expect%%:*}; else want=${expect##*:}; fi
+        # shellcheck disable=SC2086 # several -D flags
+        verdict=$(run "site${site//[^0-9]/_}_$cname" $flags $cflags)
+        row="$row $verdict |"
+        case $want in
+            fails) [[ $verdict == FAILS*"assertion: v == COPIED"* ]] || wrong+=("$site ($cname)") ;;
+            passes) [[ $verdict == passes* ]] || wrong+=("$site ($cname)") ;;
+            *) wrong+=("$site (bad expectation '$want')") ;;
+        esac
+    done
+    echo "$row"
 done
 if ((${#wrong[@]})); then
     echo "verdicts other than expected for site(s) ${wrong[*]}: the model or the source has changed" >&2
