@@ -20,10 +20,12 @@
 //
 // The model is a transcription of the Rust code, not the Rust code: each
 // atomic access below names its function and design.md row, and its ordering
-// is a macro whose default is the ordering in src/raw today. run.sh builds it
-// once with those defaults (it must pass) and once per weakened access, each
-// with the verdict it must give (the build with the MOVED CAS's failure
-// ordering Relaxed must fail on the lookup).
+// is a macro whose default is the ordering in src/raw today (the fences
+// excepted: see FENCE_ORDER). run.sh builds it in two configurations
+// (without and with SCAN), with those defaults (it must pass) and once per
+// weakened access, each with the verdict it must give (the build with the
+// MOVED CAS's failure ordering Relaxed must fail on the lookup, with AcqRel
+// and with SeqCst fences).
 //
 // The scenario (the three threads of docs/loom.md's description):
 // - S copies the one entry A of chunk 0: it freezes A's slot in the old
@@ -101,8 +103,10 @@
 // also synchronize with one another through a global clock, which C++'s do
 // not, and that could hide a failure. So the model uses AcqRel fences: in C++
 // a SeqCst fence is an AcqRel fence with more constraints, so every execution
-// of the source's fences is one of these, and a pass here holds there.
-// run.sh also runs the model with SeqCst fences.
+// of the source's fences is one of these, and a pass here holds there. The
+// converse does not hold: a failure with AcqRel fences might be one the
+// source's fences forbid, so run.sh also runs the failures that matter with
+// SeqCst fences (Relacy's, stronger than C++'s: a failure there is real).
 #ifndef FENCE_ORDER
 #define FENCE_ORDER rl::mo_acq_rel
 #endif
@@ -198,7 +202,9 @@ struct moved_count : rl::test_suite<moved_count, 3> {
                     // The COPY claim (W2): Release pairs with the Acquire slot loads of
                     // scans and lookups; Relaxed on failure.
                     if (new_slot.compare_exchange_strong(e, COPY, CLAIM_OK, $, rl::mo_relaxed, $)) {
-                        // F1: pairs with F2 and F3 of other threads (late copiers).
+                        // F1: in the source a SeqCst fence that pairs with F2 and F3 of
+                        // other threads (the late-copier Dekker pairs), a role this slice
+                        // leaves out; here an AcqRel fence (FENCE_ORDER).
                         if (F1) rl::atomic_thread_fence(FENCE_ORDER, $);
                         // resolve's source check (Relaxed, pairs with nothing). Only H's
                         // MOVED CAS could change the slot besides S, and H makes it only
