@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::thread;
 
+mod support;
+
 /// A map with two-bucket tables and one-bucket migration steps, so that a
 /// handful of keys crosses a resize and a resize can be left half done.
 fn tiny<V>() -> HashMap<u64, V> {
@@ -698,11 +700,10 @@ fn zero_sized_keys_and_values_work_and_are_dropped_once() {
         assert!(!s.contains(&()));
     }
     // Replaced and removed values are freed as the epoch advances; other tests
-    // of this binary may hold guards meanwhile, hence the deadline.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while DROPPED.load(SeqCst) != MADE.load(SeqCst) && std::time::Instant::now() < deadline {
-        crossbeam_epoch::pin().flush();
-    }
+    // of this binary may hold guards meanwhile, hence the timeout.
+    support::flush_until(std::time::Duration::from_secs(20), || {
+        DROPPED.load(SeqCst) == MADE.load(SeqCst)
+    });
     assert_eq!(MADE.load(SeqCst), 5);
     assert_eq!(DROPPED.load(SeqCst), 5, "every value dropped once");
 }
