@@ -87,7 +87,7 @@ where
             let probe = key
                 .as_ref()
                 .expect("the key is put back after every lost race");
-            match t.scan(hash, probe, guard) {
+            match t.scan_existing(hash, probe, guard) {
                 Scan::Migrating => table = self.advance(table, hash, guard),
                 Scan::Live(hit) => {
                     // SAFETY: a live slot's node is freed only through `defer`; pinned.

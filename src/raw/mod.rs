@@ -627,7 +627,7 @@ where
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
             // free); `guard` is pinned.
             let t = unsafe { table.deref() };
-            match t.scan(hash, key, guard) {
+            match t.scan_existing(hash, key, guard) {
                 Scan::Migrating => table = self.advance(table, hash, guard),
                 Scan::Absent(_) => return Err(None),
                 Scan::Live(hit) => {
@@ -719,7 +719,7 @@ where
             // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
             // free); `guard` is pinned.
             let t = unsafe { table.deref() };
-            match t.scan(hash, key, guard) {
+            match t.scan_existing(hash, key, guard) {
                 Scan::Migrating => table = self.advance(table, hash, guard),
                 Scan::Absent(_) => return None,
                 Scan::Live(hit) => {
@@ -976,6 +976,48 @@ mod tests {
         assert_eq!(m.len(), 6);
         for k in 0..6u64 {
             assert_eq!(m.get(&(k << 60), &g).map(|n| *n.value), Some(k));
+        }
+    }
+
+    /// `scan_existing` gives `scan`'s verdicts without the free slot: the same
+    /// live entry, `Absent(None)` where `scan` offers a tombstone, and
+    /// `Migrating` on a sealed region.
+    #[test]
+    fn scan_existing_agrees_with_scan_but_offers_no_slot() {
+        let m = tiny();
+        let g = crossbeam_epoch::pin();
+        // All hashes < 2^63 home in bucket 0 of a 2-bucket table; key 3's removal
+        // leaves a tombstone there.
+        for k in 0..5u64 {
+            assert!(m.insert(k, k, &g).is_none());
+        }
+        assert!(m.remove_if(&3u64, |_, _| true, &g).is_some());
+        let t = m.root.table(&g);
+        for k in [0u64, 4] {
+            let (Scan::Live(a), Scan::Live(b)) = (t.scan(k, &k, &g), t.scan_existing(k, &k, &g))
+            else {
+                panic!("key {k} is live in both scans")
+            };
+            assert_eq!((a.index, a.ptr), (b.index, b.ptr), "key {k}");
+        }
+        let absent = 9u64;
+        match t.scan(absent, &absent, &g) {
+            Scan::Absent(Some(free)) => assert!(!free.empty, "the tombstone is offered first"),
+            _ => panic!("scan offers the tombstone to an absent key"),
+        }
+        assert!(matches!(
+            t.scan_existing(absent, &absent, &g),
+            Scan::Absent(None)
+        ));
+        // A resize whose chunk 0 is migrated seals bucket 0 in the old table.
+        m.begin_resize_exact(8, &g).unwrap();
+        assert!(m.insert(absent, 1, &g).is_none());
+        for k in [0u64, 4] {
+            assert!(matches!(t.scan(k, &k, &g), Scan::Migrating), "key {k}");
+            assert!(
+                matches!(t.scan_existing(k, &k, &g), Scan::Migrating),
+                "key {k}"
+            );
         }
     }
 

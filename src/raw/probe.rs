@@ -145,8 +145,40 @@ impl<K, V> Table<K, V> {
         (None, word)
     }
 
-    /// The writer's scan of `key`'s region. Kills stale COPY claims of the key.
+    /// The writer's scan of `key`'s region, for an insert: `Absent` carries the
+    /// first reusable slot. Kills stale COPY claims of the key.
     pub(crate) fn scan<'g, Q>(&'g self, hash: u64, key: &Q, guard: &'g Guard) -> Scan<'g, K, V>
+    where
+        Q: ?Sized + Equivalent<K>,
+    {
+        self.scan_region::<true, Q>(hash, key, guard)
+    }
+
+    /// [`Table::scan`] for writers that act only on a live entry (remove,
+    /// update, compute): the same verdicts, but `Absent` never carries a slot,
+    /// and the search for one is skipped. That search loads every used slot
+    /// of a bucket that may hold a tombstone, and after insert/remove churn most
+    /// buckets may.
+    pub(crate) fn scan_existing<'g, Q>(
+        &'g self,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+    ) -> Scan<'g, K, V>
+    where
+        Q: ?Sized + Equivalent<K>,
+    {
+        self.scan_region::<false, Q>(hash, key, guard)
+    }
+
+    /// The scan itself; `FREE` says whether to look for a reusable slot.
+    #[inline(always)]
+    fn scan_region<'g, const FREE: bool, Q>(
+        &'g self,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+    ) -> Scan<'g, K, V>
     where
         Q: ?Sized + Equivalent<K>,
     {
@@ -215,7 +247,7 @@ impl<K, V> Table<K, V> {
                     State::Empty | State::Tombstone | State::Pending | State::Claiming => {}
                 }
             }
-            if free.is_none() && live.is_none() {
+            if FREE && free.is_none() && live.is_none() {
                 free = self.free_slot(bucket, word, dist, guard);
             }
             if match_empty(word).any() {
