@@ -78,6 +78,7 @@ pub(crate) enum Verdict {
 
 impl<K, V> Table<K, V> {
     /// Claims `free` for `claim` (a node pointer tagged PENDING or COPY).
+    #[inline(always)]
     pub(crate) fn claim<'g>(
         &'g self,
         free: &Free<'g, K, V>,
@@ -227,6 +228,7 @@ impl<K, V> Table<K, V> {
     /// `source` is the old-table slot and its frozen value for a COPY claim.
     /// `yielded` is the caller's memory of the earlier claim it last retracted
     /// for (None at the start of an operation); it is updated on `Retry`.
+    #[inline(always)]
     pub(crate) fn resolve<'g>(
         &'g self,
         hash: u64,
@@ -366,6 +368,7 @@ impl<K, V> Table<K, V> {
 
     /// Step 4: publish the claimed node. False if the claim was killed or sealed
     /// (only its owner ever commits a claim).
+    #[inline(always)]
     pub(crate) fn commit<'g>(
         &'g self,
         own: &Free<'g, K, V>,

@@ -739,6 +739,7 @@ where
     /// Removes the live entry `hit` found by a scan: tombstones its slot, retires
     /// the node, counts it out of `len` and checks for a shrink. False if the slot
     /// changed first (the caller rescans).
+    #[inline(always)]
     pub(super) fn remove_hit<'g>(&'g self, hit: &probe::Hit<'g, K, V>, guard: &'g Guard) -> bool {
         let tombstone = Shared::null().with_tag(TAG_TOMBSTONE);
         // Relaxed on success (W8). A sealer and a scan read nothing through a tombstone;

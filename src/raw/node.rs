@@ -85,7 +85,7 @@ unsafe impl<K, V> Send for SendPtr<K, V> {}
 impl<K, V> Node<K, V> {
     /// A new node in a block of this thread's node cache ([`recycle`]) if it
     /// has one, otherwise from the global allocator.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn boxed(key: K, value: V) -> Box<Self> {
         let node = Node {
             key,

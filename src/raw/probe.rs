@@ -44,6 +44,7 @@ pub(crate) struct Hit<'g, K, V> {
 impl<'g, K, V> Hit<'g, K, V> {
     /// Replaces the live node with `new` and retires the old one (W7 in
     /// docs/design.md). On failure `new` comes back: the slot changed first.
+    #[inline(always)]
     pub(crate) fn replace<P>(&self, new: P, guard: &'g Guard) -> Result<Shared<'g, Node<K, V>>, P>
     where
         P: Pointer<Node<K, V>>,
