@@ -14,6 +14,8 @@
 //!   slot, so removed slots are reused before fresh ones are consumed), and
 //!   whether migration has sealed part of it. It also kills stale migration
 //!   claims of the key (see `docs/design.md`, "late copiers").
+//! - [`Table::scan_existing`] is the same walk for writers that need only
+//!   the live entry: it does not look for a reusable slot.
 
 use super::bucket::{
     match_empty, match_tag, match_unclaimed, match_used, readable_node, state, tag_of, Bucket,
@@ -156,10 +158,11 @@ impl<K, V> Table<K, V> {
     }
 
     /// [`Table::scan`] for writers that act only on a live entry (remove,
-    /// update, compute): the same verdicts, but `Absent` never carries a slot,
-    /// and the search for one is skipped. That search loads every used slot
-    /// of a bucket that may hold a tombstone, and after insert/remove churn most
-    /// buckets may.
+    /// update, compare-exchange, compute): the same verdicts, but `Absent`
+    /// never carries a slot. The search for one is skipped: `scan` makes it in
+    /// each bucket of the region before the one holding the key's entry (in
+    /// every bucket, for an absent key), and where a bucket's tombstone hint is
+    /// set it loads the used slots' pointers until it meets a tombstone.
     pub(crate) fn scan_existing<'g, Q>(
         &'g self,
         hash: u64,
