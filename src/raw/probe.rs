@@ -160,8 +160,8 @@ impl<K, V> Table<K, V> {
     /// [`Table::scan`] for writers that act only on a live entry (remove,
     /// update, compare-exchange, compute): the same verdicts, but `Absent`
     /// never carries a slot. The search for one is skipped: `scan` makes it in
-    /// each bucket of the region before the one holding the key's entry (in
-    /// every bucket, for an absent key), and where a bucket's tombstone hint is
+    /// each bucket of the region before the one holding the key's entry (for
+    /// an absent key, in each bucket until one offers a slot), and where a bucket's tombstone hint is
     /// set it loads the used slots' pointers until it meets a tombstone.
     pub(crate) fn scan_existing<'g, Q>(
         &'g self,
