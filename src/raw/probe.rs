@@ -161,8 +161,9 @@ impl<K, V> Table<K, V> {
     /// update, compare-exchange, compute): the same verdicts, but `Absent`
     /// never carries a slot. The search for one is skipped: `scan` makes it in
     /// each bucket of the region before the one holding the key's entry (for
-    /// an absent key, in each bucket until one offers a slot), and where a bucket's tombstone hint is
-    /// set it loads the used slots' pointers until it meets a tombstone.
+    /// an absent key, in each bucket until one offers a slot), and where a
+    /// bucket's tombstone hint is set it loads the used slots' pointers until
+    /// it meets a tombstone.
     pub(crate) fn scan_existing<'g, Q>(
         &'g self,
         hash: u64,
