@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Smoke run of every fuzz target: builds them, fuzzes each for SMOKE_SECONDS
 # (60 by default) from the committed seed corpus, SMOKE_JOBS targets at a time
-# (2 by default: libFuzzer runs one target on one core), and fails if any
+# (2 by default: a libFuzzer process keeps about one core busy), and fails if any
 # target crashes, times out or runs out of memory. New corpus entries go to a
 # scratch directory under fuzz/target, so the checkout stays clean.
 #

@@ -9,8 +9,10 @@
 # configurations' systematic runs (moved_count.cpp without and with SCAN),
 # RELACY_RANDOM the number of random schedules of the unweakened model.
 #
-# Checks first that Relacy's acquire fence takes in only what its own thread
-# read (fence_rule.cpp). Then, in each of the model's two configurations
+# Checks first that the weaken site numbers it uses still name the accesses
+# the model transcribes (in `WEAKEN_LIST=1 loom/weaken.sh`'s list), then that
+# Relacy's acquire fence takes in only what its own thread read
+# (fence_rule.cpp). Then, in each of the model's two configurations
 # (without and with SCAN), builds the model with the orderings of src/raw,
 # its fences AcqRel (moved_count.cpp, FENCE_ORDER), and runs it under the
 # context-bound scheduler and under random schedules: both must pass. Then
@@ -77,6 +79,43 @@ must_pass() {
     fi
 }
 
+# The variants below name weaken sites by loom/weaken.sh's numbers, which
+# follow the order of the ordering arguments in src/raw. Each number must
+# still name the access this model transcribes: its file, function, place
+# among that function's sites, kind and ordering. A site added, removed or
+# weakened in src/raw renumbers the others, and then the model and this
+# table need a look before their verdicts mean anything.
+declare -A site_is=(
+    [1]="src/raw/claim.rs claim#1 CAS success AcqRel"
+    [4]="src/raw/claim.rs resolve#1 fence SeqCst"
+    [9]="src/raw/migration.rs migrate_chunk#1 fetch_or AcqRel"
+    [10]="src/raw/migration.rs migrate_chunk#2 fetch_add AcqRel"
+    [11]="src/raw/migration.rs finish#1 fence SeqCst"
+    [12]="src/raw/migration.rs migrate_bucket#1 load Acquire"
+    [15]="src/raw/migration.rs migrate_slot#3 CAS success AcqRel"
+    [16]="src/raw/migration.rs migrate_slot#4 CAS failure Acquire"
+    [17]="src/raw/migration.rs migrate_slot#5 CAS success AcqRel"
+    [18]="src/raw/migration.rs migrate_slot#6 CAS failure Acquire"
+    [21]="src/raw/probe.rs lookup_in#1 load Acquire"
+    [22]="src/raw/probe.rs scan_region#1 load Acquire"
+    [24]="src/raw/table.rs acquire#1 load Acquire"
+)
+# weaken.sh's list: site, file:line, function, kind, ordering (tab-separated).
+sites=$(WEAKEN_LIST=1 bash "$here/../weaken.sh" |
+    awk -F'\t' '{ split($2, f, ":"); k = f[1] " " $3; n[k]++; print $1 "\t" k "#" n[k] " " $4 " " $5 }')
+renumbered=()
+for site in "${!site_is[@]}"; do
+    found=$(awk -F'\t' -v s="$site" '$1 == s { print $2 }' <<<"$sites")
+    if [[ $found != "${site_is[$site]}" ]]; then
+        renumbered+=("$site is now '${found:-nothing}', the model expects '${site_is[$site]}'")
+    fi
+done
+if ((${#renumbered[@]})); then
+    printf 'weaken site %s\n' "${renumbered[@]}" >&2
+    echo "the ordering sites of src/raw have changed: check moved_count.cpp and this script's site numbers" >&2
+    exit 1
+fi
+echo "site numbers: the ${#site_is[@]} sites named below are those of loom/weaken.sh's list"
 # The checker first: its acquire fence must take in only what its own
 # thread read (fence_rule.cpp).
 relaxed=$(MODEL=fence_rule.cpp run fence_relaxed)
