@@ -14,9 +14,15 @@
 //! order of buckets follows the order of hashes in every table size; the
 //! iterator relies on that (see [`super::iter`]).
 //!
-//! Outside loom the array is allocated zeroed, which is the all-EMPTY state:
-//! a large table costs no writes up front, its pages are faulted in by the
-//! migration that fills it, so starting a resize is O(1) in the table size.
+//! Outside loom the array is allocated zeroed, which is the all-EMPTY state.
+//! At the table's 64-byte alignment std's `alloc_zeroed` writes every byte,
+//! so the insert that starts a resize zeroes (and faults in) the new table;
+//! docs/design.md, section 1, says why that was kept. On Linux a table of
+//! [`HUGE_TABLE`] bytes or more is aligned to a 2 MiB huge page and advised
+//! `MADV_HUGEPAGE` before it is zeroed, so that the kernel can back it with
+//! transparent huge pages: a lookup in a table far larger than the TLB's
+//! reach then skips a page walk (docs/benchmarks.md, "Huge pages for large
+//! tables").
 //!
 //! The block is allocated and freed here (crossbeam's `Owned` would free it
 //! with the header's layout only); retired tables go through `defer_unchecked`.
@@ -84,13 +90,65 @@ pub(crate) struct Table<K, V> {
     _marker: core::marker::PhantomData<Bucket<K, V>>,
 }
 
+/// Size of a transparent huge page on x86-64 and on aarch64 with 4 KiB pages.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Tables of at least this many bytes (65,536 buckets: two huge pages) are
+/// aligned to [`HUGE_PAGE`] and advised to use huge pages, where the target
+/// supports it ([`advise_huge_pages`]).
+pub(crate) const HUGE_TABLE: usize = 2 * HUGE_PAGE;
+
+/// Whether this build asks for huge pages: Linux only, and not under loom or
+/// Miri (which model no page tables, and cannot run `madvise`).
+const ADVISE_HUGE: bool = cfg!(all(target_os = "linux", not(loom), not(miri)));
+
+/// The layout of a table of `nbuckets`: the header, then the buckets; aligned
+/// to a huge page when it is that large and this build advises huge pages.
+/// `allocate` and `deallocate` both take it from here, so they agree.
 fn layout_for<K, V>(nbuckets: usize) -> Option<Layout> {
     let header = Layout::new::<Table<K, V>>();
     let buckets = Layout::array::<Bucket<K, V>>(nbuckets).ok()?;
     let (layout, offset) = header.extend(buckets).ok()?;
     debug_assert_eq!(offset, core::mem::size_of::<Table<K, V>>());
+    if ADVISE_HUGE && layout.size() >= HUGE_TABLE {
+        return layout.align_to(HUGE_PAGE).ok();
+    }
     Some(layout)
 }
+
+/// Allocates a zeroed block of `layout` (null if the allocator refuses). A
+/// huge-page-aligned layout is allocated without zeroing, advised
+/// `MADV_HUGEPAGE`, and zeroed after: the advice must come before the first
+/// write, or the writes fault in small pages that stay small.
+#[cfg(not(loom))]
+fn alloc_table(layout: Layout) -> *mut u8 {
+    if layout.align() < HUGE_PAGE {
+        // SAFETY: the layout has non-zero size (the header alone is 64 bytes).
+        return unsafe { alloc::alloc_zeroed(layout) };
+    }
+    // SAFETY: as above.
+    let raw = unsafe { alloc::alloc(layout) };
+    if !raw.is_null() {
+        advise_huge_pages(raw, layout.size());
+        // SAFETY: `raw` is a fresh allocation of `layout.size()` bytes, ours alone.
+        unsafe { core::ptr::write_bytes(raw, 0, layout.size()) };
+    }
+    raw
+}
+
+/// Asks Linux to back `[raw, raw + size)` with transparent huge pages. The
+/// kernel may refuse (THP disabled, or `enabled=never`), which is harmless:
+/// the table then gets small pages as before, so the result is ignored.
+#[cfg(all(target_os = "linux", not(loom), not(miri)))]
+fn advise_huge_pages(raw: *mut u8, size: usize) {
+    // SAFETY: `[raw, raw + size)` is an allocation we own, and MADV_HUGEPAGE
+    // changes only how the kernel backs its pages, never their contents.
+    unsafe { libc::madvise(raw.cast(), size, libc::MADV_HUGEPAGE) };
+}
+
+/// Nothing to ask for where huge pages are not advised (see [`ADVISE_HUGE`]).
+#[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
+fn advise_huge_pages(_raw: *mut u8, _size: usize) {}
 
 impl<K, V> Table<K, V> {
     /// Buckets needed so that `capacity` entries fit under the load limit.
@@ -118,10 +176,10 @@ impl<K, V> Table<K, V> {
     pub(crate) fn allocate(nbuckets: usize, chunk: usize) -> Result<*mut Self, AllocFailure> {
         assert!(nbuckets.is_power_of_two() && nbuckets >= MIN_BUCKETS);
         let layout = layout_for::<K, V>(nbuckets).ok_or(AllocFailure::CapacityOverflow)?;
-        // SAFETY: the layout has non-zero size (the header alone is 64 bytes).
         #[cfg(not(loom))]
-        let raw = unsafe { alloc::alloc_zeroed(layout) };
-        // SAFETY: as above; under loom the buckets are initialised below.
+        let raw = alloc_table(layout);
+        // SAFETY: the layout has non-zero size (the header alone is 64 bytes);
+        // under loom the buckets are initialised below.
         #[cfg(loom)]
         let raw = unsafe { alloc::alloc(layout) };
         if raw.is_null() {
@@ -451,5 +509,90 @@ impl<K, V> Root<K, V> {
                 failure,
             )
             .is_ok()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::{ord, Guard};
+    use std::alloc::{GlobalAlloc, System};
+
+    /// The unit tests' global allocator: the system's, except that a block from
+    /// `alloc` (not `alloc_zeroed`) comes filled with 0xa5 instead of whatever
+    /// the system left there, often zeros. Code that takes memory from `alloc`
+    /// and treats it as zeroed then fails its test instead of passing by luck.
+    struct Scribble;
+
+    // SAFETY: every call goes to `System`, which keeps the `GlobalAlloc` contract;
+    // `alloc` only writes inside the block it returns.
+    unsafe impl GlobalAlloc for Scribble {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: the caller's layout contract is `System`'s.
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                // SAFETY: `p` is a fresh block of `layout.size()` bytes.
+                unsafe { p.write_bytes(0xa5, layout.size()) };
+            }
+            p
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: as for `alloc`.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+            // SAFETY: `p` came from this allocator, that is from `System`, with `layout`.
+            unsafe { System.dealloc(p, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static SCRIBBLE: Scribble = Scribble;
+
+    /// Every bucket of `t` is all EMPTY: a zero tag word and null slots.
+    fn all_empty(t: &Table<u64, u64>, guard: &Guard) -> bool {
+        (0..t.nbuckets).all(|i| {
+            let b = t.bucket(i);
+            // Relaxed (pairs with nothing): the table is fresh and this thread's alone.
+            b.tags.load(ord::RELAXED) == 0
+                && b.slots
+                    .iter()
+                    .all(|s| s.load(ord::RELAXED, guard).is_null())
+        })
+    }
+
+    #[test]
+    fn large_tables_are_huge_page_aligned_and_still_all_empty() {
+        let guard = crossbeam_epoch::pin();
+        let bucket = core::mem::size_of::<Bucket<u64, u64>>();
+        let large = HUGE_TABLE / bucket;
+        let small = large / 2;
+        let (large_layout, small_layout) = (
+            layout_for::<u64, u64>(large).unwrap(),
+            layout_for::<u64, u64>(small).unwrap(),
+        );
+        assert!(large_layout.size() >= HUGE_TABLE && small_layout.size() < HUGE_TABLE);
+        assert_eq!(
+            small_layout.align(),
+            64,
+            "a table under HUGE_TABLE keeps its own alignment"
+        );
+        let want = if ADVISE_HUGE { HUGE_PAGE } else { 64 };
+        assert_eq!(large_layout.align(), want);
+        for (n, layout) in [(large, large_layout), (small, small_layout)] {
+            let t = Table::<u64, u64>::allocate(n, 64).unwrap();
+            assert_eq!(t as usize % layout.align(), 0);
+            // SAFETY: fresh from `allocate`, freed below, seen by this thread only.
+            let table = unsafe { &*t };
+            assert_eq!(table.nbuckets, n);
+            assert!(
+                all_empty(table, &guard),
+                "a table of {n} buckets is not all EMPTY"
+            );
+            // SAFETY: from `allocate`, not used after this, never shared.
+            unsafe { Table::deallocate(t) };
+        }
     }
 }
