@@ -124,6 +124,14 @@
 //! Keys and values must be `Send + 'static`: removed entries are dropped by
 //! the global epoch collector, possibly on another thread and after the map.
 //!
+//! On Linux a table of 4 MiB or more (65,536 buckets and up, which a map
+//! grows into past about 143,000 entries) is advised `MADV_HUGEPAGE` before
+//! it is zeroed, so that the kernel can back it with transparent huge pages:
+//! large maps' lookups then take fewer TLB misses, and the insert that
+//! allocates such a table may wait for the kernel to compact memory. A
+//! program that wants neither turns THP off for its process
+//! (`prctl(PR_SET_THP_DISABLE)`) or system.
+//!
 //! The design, with the happens-before argument for every atomic operation,
 //! is in `docs/design.md` in the repository.
 //!
