@@ -21,7 +21,16 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 jobs="${SMOKE_JOBS:-2}"
-rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+if ! [[ $jobs =~ ^[1-9][0-9]*$ ]]; then
+    echo "SMOKE_JOBS must be a positive number of targets at a time, not '$jobs'" >&2
+    exit 2
+fi
+# `wait -n -p` (finish_one) came with bash 5.1.
+if ((BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1))); then
+    echo "fuzz/smoke.sh needs bash 5.1 or later (this is $BASH_VERSION)" >&2
+    exit 2
+fi
+cargo +nightly --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
@@ -54,6 +63,14 @@ report() {
 }
 declare -A running=()
 failed=()
+# Each target runs in a process group of its own (job control, below): if
+# this script stops early, the trap stops every fuzzer still running.
+stop_running() {
+    local pid
+    for pid in "${!running[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+}
+trap stop_running EXIT
+trap 'exit 130' INT TERM
 # finish_one: waits for one running target, reports it, and forgets it.
 finish_one() {
     local pid t status=0
@@ -66,8 +83,10 @@ finish_one() {
 for t in "${targets[@]}"; do
     while ((${#running[@]} >= jobs)); do finish_one; done
     echo "=== fuzz/$t: started (${seconds}s)"
+    set -m
     smoke "$t" &
     running[$!]=$t
+    set +m
 done
 while ((${#running[@]})); do finish_one; done
 if ((${#failed[@]})); then

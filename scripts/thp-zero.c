@@ -25,7 +25,8 @@ int main(int argc, char **argv) {
         void *p = NULL;
         double t0 = now();
         if (posix_memalign(&p, advise ? (2u << 20) : 64, size)) return 1;
-        if (advise) madvise(p, size, MADV_HUGEPAGE);
+        if (advise && madvise(p, size / (2u << 20) * (2u << 20), MADV_HUGEPAGE))
+            perror("madvise");
         memset(p, 0, size);
         double t1 = now();
         printf("%s %.2f ms", advise ? "thp" : "4k", t1 - t0);

@@ -3,6 +3,7 @@
 # (moved_count.cpp, which says why this edge needs Relacy rather than loom).
 #
 #   loom/relacy/run.sh             # preemption bounds 5 and 3 (CI)
+#   loom/relacy/run.sh --install   # only install what it needs, then exit
 #   RELACY_BOUND=8 RELACY_SCAN_BOUND=5 RELACY_RANDOM=10000000 loom/relacy/run.sh
 #
 # RELACY_BOUND and RELACY_SCAN_BOUND are the context bounds of the two
@@ -21,8 +22,9 @@
 # model fails with the MOVED CAS's failure ordering Relaxed (weaken site 18,
 # the ordering no loom model can catch), also with the fences SeqCst as in
 # the source (Relacy's SeqCst fences are stronger than C++'s, so a failure
-# there is one of the source). Installs g++ and Debian's relacy-dev (headers
-# only) if they are missing; run as root on Debian.
+# there is one of the source). Installs g++, Debian's relacy-dev (headers
+# only) and python3 (which runs loom/weaken.sh's site list) if they are
+# missing; run as root on Debian.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bound=${RELACY_BOUND:-5}
@@ -32,6 +34,7 @@ random_iterations=${RELACY_RANDOM:-1000000}
 missing=()
 command -v g++ >/dev/null || missing+=(g++)
 [ -f /usr/include/relacy/relacy.hpp ] || missing+=(relacy-dev)
+command -v python3 >/dev/null || missing+=(python3)
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"
     sudo=""
@@ -41,6 +44,9 @@ if ((${#missing[@]})); then
     fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [ "${1:-}" = --install ]; then
+    exit 0
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/epochmap-relacy.XXXXXX")

@@ -17,7 +17,7 @@
 //! Outside loom the array is allocated zeroed, which is the all-EMPTY state.
 //! At the table's 64-byte alignment std's `alloc_zeroed` writes every byte,
 //! so the insert that starts a resize zeroes (and faults in) the new table;
-//! docs/design.md, section 1, says why that was kept. On Linux a table of
+//! docs/design.md, section 2, says why that was kept. On Linux a table of
 //! [`HUGE_TABLE`] bytes or more is aligned to a 2 MiB huge page and advised
 //! `MADV_HUGEPAGE` before it is zeroed, so that the kernel can back it with
 //! transparent huge pages: a lookup in a table far larger than the TLB's
@@ -136,18 +136,27 @@ fn alloc_table(layout: Layout) -> *mut u8 {
     raw
 }
 
-/// Asks Linux to back `[raw, raw + size)` with transparent huge pages. The
-/// kernel may refuse (THP disabled, or `enabled=never`), which is harmless:
-/// the table then gets small pages as before, so the result is ignored.
+/// Asks Linux to back the whole huge pages of the block `[raw, raw + size)`
+/// with transparent huge pages. `raw` is aligned to [`HUGE_PAGE`]; the tail
+/// past the last whole huge page (a table's last 64 bytes, since it is a
+/// power of two of buckets plus the header) is left out, so the advice never
+/// reaches a page that holds other allocations. `madvise` fails only on a
+/// kernel built without THP (with `enabled=never` it succeeds and is
+/// ignored); either way the table gets small pages as before, so the result
+/// is ignored. The advice stays on the range after the table is freed
+/// (docs/design.md, section 2, says why that is left so).
 #[cfg(all(target_os = "linux", not(loom), not(miri)))]
 fn advise_huge_pages(raw: *mut u8, size: usize) {
-    // SAFETY: `[raw, raw + size)` is an allocation we own, and MADV_HUGEPAGE
-    // changes only how the kernel backs its pages, never their contents.
-    unsafe { libc::madvise(raw.cast(), size, libc::MADV_HUGEPAGE) };
+    debug_assert_eq!(raw as usize % HUGE_PAGE, 0);
+    let whole = size / HUGE_PAGE * HUGE_PAGE;
+    // SAFETY: `[raw, raw + whole)` lies inside the allocation `raw` heads, which
+    // is ours, and MADV_HUGEPAGE changes only how the kernel backs its pages,
+    // never their contents.
+    unsafe { libc::madvise(raw.cast(), whole, libc::MADV_HUGEPAGE) };
 }
 
 /// Nothing to ask for where huge pages are not advised (see [`ADVISE_HUGE`]).
-#[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
+#[cfg(all(not(loom), not(all(target_os = "linux", not(miri)))))]
 fn advise_huge_pages(_raw: *mut u8, _size: usize) {}
 
 impl<K, V> Table<K, V> {
