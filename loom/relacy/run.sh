@@ -88,9 +88,11 @@ must_pass() {
 # The variants below name weaken sites by loom/weaken.sh's numbers, which
 # follow the order of the ordering arguments in src/raw. Each number must
 # still name the access this model transcribes: its file, function, place
-# among that function's sites, kind and ordering. A site added, removed or
-# weakened in src/raw renumbers the others, and then the model and this
-# table need a look before their verdicts mean anything.
+# among that function's sites, kind and ordering. A site added or removed
+# in src/raw, or weakened to Relaxed, renumbers the others; one whose
+# ordering changes between listed kinds keeps its number and differs in the
+# ordering named here. Either way the model and this table need a look
+# before their verdicts mean anything.
 declare -A site_is=(
     [1]="src/raw/claim.rs claim#1 CAS success AcqRel"
     [4]="src/raw/claim.rs resolve#1 fence SeqCst"
