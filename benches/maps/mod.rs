@@ -138,12 +138,44 @@ pub trait Visit<V: Value> {
 
 /// Calls `v.visit::<M>()` for every contender, epochmap first.
 pub fn each_map<V: Value>(v: &mut impl Visit<V>) {
-    v.visit::<EpochMap<V>>();
-    v.visit::<Papaya<V>>();
-    v.visit::<Flurry<V>>();
-    v.visit::<DashMap<V>>();
-    v.visit::<Scc<V>>();
-    v.visit::<RwLockMap<V>>();
+    visit_selected::<V, EpochMap<V>>(v);
+    visit_selected::<V, Papaya<V>>(v);
+    visit_selected::<V, Flurry<V>>(v);
+    visit_selected::<V, DashMap<V>>(v);
+    visit_selected::<V, Scc<V>>(v);
+    visit_selected::<V, RwLockMap<V>>(v);
+}
+
+fn visit_selected<V: Value, M: Map<V>>(v: &mut impl Visit<V>) {
+    if selected(M::NAME) {
+        v.visit::<M>();
+    }
+}
+
+/// Whether the map named `name` is measured: every map, unless the
+/// environment variable `BENCH_MAPS` lists some (comma-separated names from
+/// [`NAMES`], e.g. `BENCH_MAPS=epochmap,dashmap`). A name that is not in
+/// [`NAMES`], or a list naming none, panics, so that a typo does not quietly
+/// measure nothing.
+pub fn selected(name: &str) -> bool {
+    let list = match std::env::var("BENCH_MAPS") {
+        Err(std::env::VarError::NotPresent) => return true,
+        Err(std::env::VarError::NotUnicode(_)) => panic!("BENCH_MAPS is not UTF-8"),
+        Ok(list) => list,
+    };
+    let names: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if let Some(bad) = names.iter().find(|n| !NAMES.contains(n)) {
+        panic!("BENCH_MAPS names `{bad}`, which is not one of {NAMES:?}");
+    }
+    assert!(
+        !names.is_empty(),
+        "BENCH_MAPS is set but names no map; the maps are {NAMES:?}"
+    );
+    names.contains(&name)
 }
 
 /// Names of every contender, in [`each_map`] order.

@@ -5,7 +5,10 @@
 //! Result files go to `$BENCH_RESULTS/<bench>/<run>.json` (default
 //! `$CARGO_TARGET_DIR/bench-results`, else `target/bench-results`), one file
 //! per run, named by `$BENCH_RUN` or else the start time, so repeated runs
-//! sit side by side and `examples/bench_report.rs` takes their medians.
+//! sit side by side and `examples/bench_report.rs` takes their medians. A run
+//! limited to some maps by `BENCH_MAPS` (see `maps::selected`) writes to
+//! `<bench>/partial/<run>.json` instead, where the report does not look: its
+//! tables compare every map within each run.
 
 #![allow(dead_code)] // each bench uses its own part of this module
 
@@ -108,7 +111,10 @@ pub fn result_path(bench: &str) -> PathBuf {
                 .map_or_else(|| PathBuf::from("target"), PathBuf::from)
                 .join("bench-results")
         });
-    let dir = root.join(bench);
+    let mut dir = root.join(bench);
+    if std::env::var_os("BENCH_MAPS").is_some() {
+        dir.push("partial");
+    }
     std::fs::create_dir_all(&dir).expect("create the results directory");
     let run = std::env::var("BENCH_RUN").unwrap_or_else(|_| {
         let secs = SystemTime::now()
