@@ -2,7 +2,7 @@
 
 use crate::map::{DefaultHashBuilder, HashMap, Keys};
 use crate::stats::Stats;
-use crate::Guard;
+use crate::{Guard, TryReserveError};
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use equivalent::Equivalent;
@@ -101,6 +101,16 @@ impl<K, S> HashSet<K, S> {
     /// ```
     pub fn capacity(&self) -> usize {
         self.map.capacity()
+    }
+
+    /// The set's hasher.
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::<u8>::new();
+    /// let _hasher: &ahash::RandomState = set.hasher();
+    /// ```
+    pub fn hasher(&self) -> &S {
+        self.map.hasher()
     }
 
     /// A guard for the guard-taking methods (see [`HashMap::guard`]).
@@ -266,6 +276,17 @@ where
         self.map.reserve(additional, guard)
     }
 
+    /// Like [`reserve`](Self::reserve), but returns an error instead of panicking.
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::<u64>::new();
+    /// assert!(set.try_reserve(usize::MAX, &set.guard()).is_err());
+    /// assert!(set.try_reserve(100, &set.guard()).is_ok());
+    /// ```
+    pub fn try_reserve(&self, additional: usize, guard: &Guard) -> Result<(), TryReserveError> {
+        self.map.try_reserve(additional, guard)
+    }
+
     /// The keys, weakly consistent (see [`HashMap::iter`]).
     ///
     /// ```
@@ -281,6 +302,30 @@ where
 pub struct HashSetRef<'s, K, S = DefaultHashBuilder> {
     set: &'s HashSet<K, S>,
     guard: Guard,
+}
+
+impl<K, S> HashSetRef<'_, K, S> {
+    /// The underlying set.
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::<u8>::new();
+    /// assert!(std::ptr::eq(set.pin().set(), &set));
+    /// ```
+    pub fn set(&self) -> &HashSet<K, S> {
+        self.set
+    }
+
+    /// The guard this handle holds.
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::new();
+    /// let s = set.pin();
+    /// set.insert(1, s.guard());
+    /// assert!(s.contains(&1));
+    /// ```
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
 }
 
 impl<K, S> HashSetRef<'_, K, S>
@@ -409,6 +454,59 @@ where
     /// ```
     pub fn is_empty(&self) -> bool {
         self.set.is_empty()
+    }
+
+    /// See [`HashSet::capacity`].
+    ///
+    /// ```
+    /// assert!(epochmap::HashSet::<u8>::with_capacity(9).pin().capacity() >= 9);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.set.capacity()
+    }
+
+    /// See [`HashSet::reserve`].
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::<u64>::new();
+    /// set.pin().reserve(1_000);
+    /// assert!(set.capacity() >= 1_000);
+    /// ```
+    #[track_caller]
+    pub fn reserve(&self, additional: usize) {
+        self.set.reserve(additional, &self.guard)
+    }
+
+    /// See [`HashSet::try_reserve`].
+    ///
+    /// ```
+    /// let set = epochmap::HashSet::<u64>::new();
+    /// assert!(set.pin().try_reserve(usize::MAX).is_err());
+    /// ```
+    pub fn try_reserve(&self, additional: usize) -> Result<(), TryReserveError> {
+        self.set.try_reserve(additional, &self.guard)
+    }
+}
+
+impl<'a, K, S> IntoIterator for &'a HashSetRef<'_, K, S>
+where
+    K: Hash + Eq + Send + 'static,
+    S: BuildHasher,
+{
+    type Item = &'a K;
+    type IntoIter = Keys<'a, K, (), S>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<K, S> fmt::Debug for HashSetRef<'_, K, S>
+where
+    K: Hash + Eq + Send + 'static + fmt::Debug,
+    S: BuildHasher,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
     }
 }
 

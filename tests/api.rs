@@ -327,3 +327,33 @@ fn set_methods() {
     assert!(h.capacity() >= 7);
     assert!(HashSet::<u8>::default().is_empty());
 }
+
+#[test]
+fn set_handle_mirrors_the_map_handle() {
+    let set: HashSet<u64> = HashSet::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
+    let s = set.pin();
+    assert!(std::ptr::eq(s.set(), &set));
+    assert!(set.insert(1, s.guard()));
+    assert!(s.contains(&1));
+    let before = s.capacity();
+    s.reserve(before + 1_000);
+    assert!(s.capacity() >= before + 1_000);
+    assert_eq!(s.capacity(), set.capacity());
+    assert!(s.try_reserve(10).is_ok());
+    assert!(s.try_reserve(usize::MAX).is_err());
+    assert!(set.try_reserve(usize::MAX, s.guard()).is_err());
+    // The failed reservations changed nothing.
+    assert_eq!(s.len(), 1);
+    assert!(s.capacity() >= before + 1_000);
+    assert_eq!(format!("{s:?}"), "{1}");
+    let mut seen: Vec<u64> = (&s).into_iter().copied().collect();
+    s.insert(2);
+    seen.extend(&s);
+    seen.sort_unstable();
+    assert_eq!(seen, [1, 1, 2]);
+    let h = set.hasher();
+    assert_eq!(
+        std::hash::BuildHasher::hash_one(h, 7u64),
+        std::hash::BuildHasher::hash_one(&ahash::RandomState::with_seeds(1, 2, 3, 4), 7u64)
+    );
+}
