@@ -28,6 +28,15 @@
 //! linked twice (where glibc's own cache would abort), so only those builds
 //! can catch either. The [`FreeLists`] type itself is exercised by its unit
 //! tests in every configuration, under Miri too.
+//!
+//! glibc catches most double frees into its per-thread cache with a key that
+//! a cached block carries in its second word (`tcache_key`, glibc 2.29 and
+//! later): a block that arrives with the key in place is looked for in its
+//! list. That check is not made here. It reads the second word of every
+//! block freed, and in a dropped node that word may be padding (a
+//! `Node<u64, u8>` has seven bytes of it there), which is uninitialized
+//! memory: reading it as an integer is undefined behaviour in Rust, whatever
+//! the hardware does.
 
 use core::alloc::Layout;
 use core::ptr;
