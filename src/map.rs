@@ -190,7 +190,12 @@ impl<K, V, S> HashMap<K, V, S> {
     /// assert!(map.capacity() >= 100);
     /// ```
     pub fn capacity(&self) -> usize {
-        self.raw.capacity(&self.guard())
+        self.capacity_under(&self.guard())
+    }
+
+    /// [`capacity`](Self::capacity) read under a guard the caller holds.
+    pub(crate) fn capacity_under(&self, guard: &Guard) -> usize {
+        self.raw.capacity(guard)
     }
 
     /// The map's hasher.
@@ -942,7 +947,7 @@ impl<K, V, S> HashMapRef<'_, K, V, S> {
     /// assert!(epochmap::HashMap::<u8, u8>::with_capacity(9).pin().capacity() >= 9);
     /// ```
     pub fn capacity(&self) -> usize {
-        self.map.raw.capacity(&self.guard)
+        self.map.capacity_under(&self.guard)
     }
 }
 

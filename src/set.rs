@@ -326,13 +326,7 @@ impl<K, S> HashSetRef<'_, K, S> {
     pub fn guard(&self) -> &Guard {
         &self.guard
     }
-}
 
-impl<K, S> HashSetRef<'_, K, S>
-where
-    K: Hash + Eq + Send + 'static,
-    S: BuildHasher,
-{
     /// Lets memory reclamation go on while keeping the handle; see
     /// [`HashMapRef::repin`](crate::HashMapRef::repin).
     ///
@@ -351,6 +345,39 @@ where
         self.guard.repin();
     }
 
+    /// See [`HashSet::len`].
+    ///
+    /// ```
+    /// assert_eq!(epochmap::HashSet::<u8>::new().pin().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// See [`HashSet::is_empty`].
+    ///
+    /// ```
+    /// assert!(epochmap::HashSet::<u8>::new().pin().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// See [`HashSet::capacity`].
+    ///
+    /// ```
+    /// assert!(epochmap::HashSet::<u8>::with_capacity(9).pin().capacity() >= 9);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.set.map.capacity_under(&self.guard)
+    }
+}
+
+impl<K, S> HashSetRef<'_, K, S>
+where
+    K: Hash + Eq + Send + 'static,
+    S: BuildHasher,
+{
     /// See [`HashSet::insert`].
     ///
     /// ```
@@ -436,33 +463,6 @@ where
     /// ```
     pub fn iter(&self) -> Keys<'_, K, (), S> {
         self.set.iter(&self.guard)
-    }
-
-    /// See [`HashSet::len`].
-    ///
-    /// ```
-    /// assert_eq!(epochmap::HashSet::<u8>::new().pin().len(), 0);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.set.len()
-    }
-
-    /// See [`HashSet::is_empty`].
-    ///
-    /// ```
-    /// assert!(epochmap::HashSet::<u8>::new().pin().is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
-    }
-
-    /// See [`HashSet::capacity`].
-    ///
-    /// ```
-    /// assert!(epochmap::HashSet::<u8>::with_capacity(9).pin().capacity() >= 9);
-    /// ```
-    pub fn capacity(&self) -> usize {
-        self.set.capacity()
     }
 
     /// See [`HashSet::reserve`].

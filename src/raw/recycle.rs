@@ -30,13 +30,14 @@
 //! tests in every configuration, under Miri too.
 //!
 //! glibc catches most double frees into its per-thread cache with a key that
-//! a cached block carries in its second word (`tcache_key`, glibc 2.29 and
-//! later): a block that arrives with the key in place is looked for in its
-//! list. That check is not made here. It reads the second word of every
-//! block freed, and in a dropped node that word may be padding (a
-//! `Node<u64, u8>` has seven bytes of it there), which is uninitialized
+//! a cached block carries in its second word (glibc 2.29 and later; a random
+//! `tcache_key` since 2.34): a block that arrives with the key in place is
+//! looked for in its list. That check is not made here. It reads the second
+//! word of every block freed, and in a dropped node that word may be padding
+//! (a `Node<u64, u8>` has seven bytes of it there), which is uninitialized
 //! memory: reading it as an integer is undefined behaviour in Rust, whatever
-//! the hardware does.
+//! the hardware does. A node of one word (`Node<u64, ()>`, a
+//! `HashSet<u64>`'s) has no second word at all.
 
 use core::alloc::Layout;
 use core::ptr;
