@@ -9,6 +9,8 @@
 //! arena, 16 bytes apart and never freed, instead of glibc's `malloc`, which
 //! gives a 16-byte node a 32-byte chunk. It shows what a node slab would buy
 //! the read path (docs/benchmarks.md, "Denser nodes"); the map is unchanged.
+//! `DENSE_NODES=huge` does the same with the arena advised `MADV_HUGEPAGE`
+//! first, to measure huge pages under the nodes alone (Linux only).
 use std::hint::black_box;
 
 #[global_allocator]
@@ -39,6 +41,28 @@ mod dense {
 
     /// The system allocator, or the arena for small blocks once `ON` is set.
     pub struct MaybeDense;
+
+    /// `DENSE_NODES=huge`: asks for transparent huge pages on the 2 MiB-aligned
+    /// part of the arena before any node is written to it, so that the same
+    /// dense layout can be measured on huge pages and on small ones.
+    #[cfg(target_os = "linux")]
+    pub fn advise_huge() {
+        const HUGE: usize = 2 << 20;
+        let base = ARENA.0.get() as usize;
+        let start = base.next_multiple_of(HUGE);
+        let len = (base + CAP - start) / HUGE * HUGE;
+        // SAFETY: `[start, start + len)` lies inside the arena, a static that no
+        // one has written yet (`ON` is still false), and `MADV_HUGEPAGE` only
+        // changes how its pages are backed, never their contents.
+        let rc = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_HUGEPAGE) };
+        assert_eq!(rc, 0, "madvise(MADV_HUGEPAGE) on the arena failed");
+    }
+
+    /// Huge pages are a Linux feature; elsewhere `DENSE_NODES=huge` is refused.
+    #[cfg(not(target_os = "linux"))]
+    pub fn advise_huge() {
+        panic!("DENSE_NODES=huge needs Linux's transparent huge pages");
+    }
 
     fn in_arena(p: *mut u8) -> bool {
         let base = ARENA.0.get() as usize;
@@ -100,7 +124,11 @@ mod dense {
 }
 
 fn main() {
-    if std::env::var_os("DENSE_NODES").is_some_and(|v| v == "1") {
+    let dense_mode = std::env::var_os("DENSE_NODES");
+    if dense_mode.as_ref().is_some_and(|v| v == "huge") {
+        dense::advise_huge();
+    }
+    if dense_mode.is_some_and(|v| v == "1" || v == "huge") {
         // Relaxed: see `dense::ON`; read by this thread's later allocations and by
         // threads spawned after it.
         dense::ON.store(true, std::sync::atomic::Ordering::Relaxed);
