@@ -16,8 +16,8 @@
 ///     Some(_) => Operation::Abort("full"),
 /// };
 /// assert_eq!(m.compute("k", bump), Compute::Inserted(&"k", &1));
-/// m.compute("k", bump);
-/// m.compute("k", bump);
+/// assert_eq!(m.compute("k", bump).new_value(), Some(&2));
+/// assert_eq!(m.compute("k", bump).new_value(), Some(&3));
 /// assert_eq!(m.compute("k", bump), Compute::Aborted("full"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,7 +48,20 @@ pub enum Operation<V, T> {
 ///     other => panic!("unexpected {other:?}"),
 /// }
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// `Clone` and `Copy` need them of `T` only: the entries are references.
+///
+/// ```
+/// use epochmap::{HashMap, Operation};
+///
+/// let map: HashMap<String, Vec<u8>> = HashMap::new();
+/// let m = map.pin();
+/// let r = m.compute("k".to_string(), |_| Operation::<_, ()>::Insert(vec![1]));
+/// let copy = r; // a copy, although `String` and `Vec<u8>` are not `Copy`
+/// assert_eq!(r, copy);
+/// ```
+#[must_use = "`Absent` and `Aborted` mean nothing changed"]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub enum Compute<'g, K, V, T> {
     /// The key was absent and this entry was inserted.
     Inserted(&'g K, &'g V),
@@ -66,6 +79,24 @@ pub enum Compute<'g, K, V, T> {
     /// The closure returned [`Operation::Abort`] with this value: nothing changed.
     Aborted(T),
 }
+
+// By hand: derived impls would ask `K: Clone` and `V: Clone` of references.
+impl<K, V, T: Clone> Clone for Compute<'_, K, V, T> {
+    fn clone(&self) -> Self {
+        match self {
+            Compute::Inserted(k, v) => Compute::Inserted(k, v),
+            Compute::Updated { old, new } => Compute::Updated {
+                old: *old,
+                new: *new,
+            },
+            Compute::Removed(k, v) => Compute::Removed(k, v),
+            Compute::Absent => Compute::Absent,
+            Compute::Aborted(t) => Compute::Aborted(t.clone()),
+        }
+    }
+}
+
+impl<K, V, T: Copy> Copy for Compute<'_, K, V, T> {}
 
 impl<'g, K, V, T> Compute<'g, K, V, T> {
     /// The value the key holds after the operation, if it holds one.

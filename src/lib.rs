@@ -86,7 +86,7 @@
 //! | write | [`insert`](HashMapRef::insert), [`try_insert`](HashMapRef::try_insert), [`remove`](HashMapRef::remove), [`remove_if`](HashMapRef::remove_if) |
 //! | read-modify-write | [`update`](HashMapRef::update), [`compare_exchange`](HashMapRef::compare_exchange), [`get_or_insert_with`](HashMapRef::get_or_insert_with), [`update_or_insert_with`](HashMapRef::update_or_insert_with), [`compute`](HashMapRef::compute) |
 //! | whole map | [`iter`](HashMapRef::iter), [`retain`](HashMapRef::retain), [`clear`](HashMapRef::clear), [`reserve`](HashMapRef::reserve) |
-//! | exclusive (`&mut`, no atomics) | [`get_mut`](HashMap::get_mut), [`iter_mut`](HashMap::iter_mut), [`drain`](HashMap::drain), [`shrink_to_fit`](HashMap::shrink_to_fit), `into_iter` |
+//! | exclusive (`&mut`, no atomic read-modify-write) | [`get_mut`](HashMap::get_mut), [`iter_mut`](HashMap::iter_mut), [`drain`](HashMap::drain), `into_iter`; [`shrink_to_fit`](HashMap::shrink_to_fit) (which re-inserts through the ordinary insert) |
 //! | observability | [`len`](HashMap::len), [`capacity`](HashMap::capacity), [`stats`](HashMap::stats) |
 //!
 //! Every keyed lookup takes any `Q: Hash + Equivalent<K>` (as in hashbrown
@@ -109,7 +109,10 @@
 //! - Whatever a thread wrote before inserting or updating a value is visible
 //!   to every thread whose `get` returns that value, with no delay.
 //! - `update`, `compute` and `compare_exchange` never lose an update under
-//!   contention; the closures of `update` and `compute` may run more than once.
+//!   contention. The closures of `update` and `compute`, the predicate of
+//!   `remove_if` and the `update` closure of `update_or_insert_with` may run
+//!   more than once (again on a newer entry when a race is lost), so they
+//!   must not have side effects that cannot repeat.
 //! - Iteration is weakly consistent: every entry present for the whole
 //!   iteration is yielded exactly once, even while the table resizes.
 //! - `len` is exact when no write is in flight, approximate during writes.
@@ -123,6 +126,28 @@
 //!
 //! Keys and values must be `Send + 'static`: removed entries are dropped by
 //! the global epoch collector, possibly on another thread and after the map.
+//!
+//! # Panics
+//!
+//! Two causes are common to many methods, so they are listed here once
+//! rather than under each:
+//!
+//! - A guard that is not from crossbeam-epoch's default collector (such as
+//!   `crossbeam_epoch::unprotected()`, or a guard of a local `Collector`)
+//!   passed to a guard-taking method panics, before anything is read.
+//! - A table that cannot be allocated panics with a message naming the
+//!   failed allocation. Besides [`HashMap::with_capacity`] and
+//!   [`HashMap::reserve`], which say so, this can happen in any operation
+//!   that may start a resize or build a new table: `insert`, `try_insert`,
+//!   `get_or_insert_with`, `update_or_insert_with`, `compute`, `Extend`,
+//!   `FromIterator`, `Clone`, `drain`, `shrink_to_fit` and `into_iter`. The
+//!   allocation comes before the operation's write, so the map keeps every
+//!   entry it had. [`HashMap::try_reserve`] makes room ahead of time and
+//!   returns an error instead.
+//!
+//! A panic in a caller's `Hash`, `Eq` or closure unwinds through the call and
+//! leaves the map consistent: nothing lost, leaked or dropped twice
+//! (`docs/reliability.md`).
 //!
 //! On Linux a table of 4 MiB or more (65,536 buckets and up, which a map
 //! grows into past about 143,000 entries) is advised `MADV_HUGEPAGE` before

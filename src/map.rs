@@ -176,14 +176,19 @@ impl<K, V, S> HashMap<K, V, S> {
         self.len() == 0
     }
 
-    /// Entries the map is guaranteed to hold without a resize (those of the
-    /// table being migrated into, while a resize is in flight): the load limit,
-    /// 5/8 of the table's slots.
+    /// Entries the table has room for under its load limit, 5/8 of its slots
+    /// (of the table being migrated into, while a resize is in flight).
     ///
-    /// It is a lower bound, not the exact point of the next resize: the load is
+    /// It is not the exact point of the next resize, either way. The load is
     /// checked when an insert lands outside its key's home bucket, so a table
     /// whose keys all land at home may fill past it, up to its last slot,
-    /// before it grows. `len()` can therefore exceed `capacity()` briefly.
+    /// before it grows: `len()` can exceed `capacity()` briefly. And the load
+    /// counts tombstones as well as entries (removes leave them, and so do the
+    /// losing claims of inserts of one key that race each other), so a resize
+    /// (a rebuild at the same size, which drops them) can start while `len()`
+    /// is below `capacity()`. Without those, a map holds `capacity()` entries
+    /// without resizing, as [`with_capacity`](Self::with_capacity) and
+    /// [`reserve`](Self::reserve) promise.
     ///
     /// ```
     /// let map = epochmap::HashMap::<u8, u8>::with_capacity(100);
@@ -223,7 +228,10 @@ impl<K, V, S> HashMap<K, V, S> {
         crossbeam_epoch::pin()
     }
 
-    /// A handle holding a pinned guard, offering every operation without a guard argument.
+    /// A handle holding a pinned guard, offering the map's guard-taking
+    /// operations without a guard argument (the parallel iterators of the
+    /// `rayon` feature stay on [`HashMap`], since each worker pins its own
+    /// guard).
     ///
     /// ```
     /// let map = epochmap::HashMap::new();
@@ -622,12 +630,15 @@ where
     }
 
     /// Atomically replaces the value of `key` with `f(current)`; returns the
-    /// new value, or `None` (and calls nothing) if the key is absent.
+    /// new value, or `None` if the key is absent.
     ///
     /// No update is ever lost: if another writer changes the entry between the
     /// read and the write, `f` runs again on the newer value, so `f` may run
-    /// more than once and must not have side effects that cannot repeat. The
-    /// key is cloned into the new entry (`K: Clone`).
+    /// more than once and must not have side effects that cannot repeat. `f`
+    /// is not called if the key is absent when the call looks; if another
+    /// thread removes the key after `f` ran, `f`'s value is dropped unseen
+    /// and the result is `None`. The key is cloned into the new entry
+    /// (`K: Clone`).
     ///
     /// ```
     /// let map = epochmap::HashMap::new();
@@ -702,6 +713,11 @@ where
     /// Removes `key` if `pred(key, value)` holds for its current entry,
     /// atomically: an entry replaced after `pred` looked is not removed.
     ///
+    /// If another writer replaces the entry between `pred`'s verdict and the
+    /// removal, `pred` runs again on the newer entry, which is removed if it
+    /// holds for that one: `pred` may run more than once, so it must not have
+    /// side effects that cannot repeat.
+    ///
     /// ```
     /// let map = epochmap::HashMap::new();
     /// let guard = map.guard();
@@ -748,8 +764,10 @@ where
         }
     }
 
-    /// Removes every entry present when the call starts (entries inserted
-    /// concurrently may survive).
+    /// Removes every entry present when the call starts and left alone during
+    /// it. Entries inserted, replaced or removed and inserted again by other
+    /// threads while it runs may survive: like [`retain`](Self::retain), it
+    /// removes exactly the entries it judged, never a newer value of a key.
     ///
     /// ```
     /// let map: epochmap::HashMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
@@ -865,7 +883,8 @@ where
     }
 }
 
-/// A [`HashMap`] with a pinned guard: every operation, no guard argument.
+/// A [`HashMap`] with a pinned guard: the guard-taking operations, without a
+/// guard argument.
 ///
 /// References it returns live as long as the handle. Holding a handle delays
 /// memory reclamation (for every crossbeam-epoch structure), so drop it when

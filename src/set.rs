@@ -36,6 +36,9 @@ impl<K> HashSet<K> {
 
     /// An empty set that holds `capacity` keys before it resizes.
     ///
+    /// # Panics
+    /// If the table for `capacity` cannot be allocated (e.g. `usize::MAX`).
+    ///
     /// ```
     /// assert!(epochmap::HashSet::<u8>::with_capacity(10).capacity() >= 10);
     /// ```
@@ -61,6 +64,9 @@ impl<K, S> HashSet<K, S> {
     }
 
     /// An empty set using `hasher` that holds `capacity` keys before it resizes.
+    ///
+    /// # Panics
+    /// If the table for `capacity` cannot be allocated.
     ///
     /// ```
     /// let set: epochmap::HashSet<u8> = epochmap::HashSet::with_capacity_and_hasher(5, Default::default());
@@ -143,7 +149,7 @@ impl<K, S> HashSet<K, S> {
     /// assert_eq!(keys, [0, 1, 2]);
     /// assert!(set.is_empty());
     /// ```
-    pub fn drain(&mut self) -> impl Iterator<Item = K> + '_ {
+    pub fn drain(&mut self) -> impl ExactSizeIterator<Item = K> + '_ {
         self.map.drain().map(|(k, ())| k)
     }
 
@@ -223,6 +229,7 @@ where
     /// assert!(set.remove(&1, &g));
     /// assert!(!set.remove(&1, &g));
     /// ```
+    #[must_use = "`false` means the key was absent and nothing was removed"]
     pub fn remove<Q>(&self, key: &Q, guard: &Guard) -> bool
     where
         Q: ?Sized + Hash + Equivalent<K>,
@@ -254,7 +261,8 @@ where
         self.map.retain(|k, _| keep(k), guard)
     }
 
-    /// Removes every key present when the call starts.
+    /// Removes every key present when the call starts and left alone during it
+    /// (see [`HashMap::clear`]).
     ///
     /// ```
     /// let set: epochmap::HashSet<u8> = (0..6).collect();
@@ -267,9 +275,13 @@ where
 
     /// Makes room for `additional` more keys.
     ///
+    /// # Panics
+    /// If the table cannot be allocated; see [`try_reserve`](Self::try_reserve).
+    ///
     /// ```
     /// let set = epochmap::HashSet::<u8>::new();
     /// set.reserve(50, &set.guard());
+    /// assert!(set.capacity() >= 50);
     /// ```
     #[track_caller]
     pub fn reserve(&self, additional: usize, guard: &Guard) {
@@ -426,6 +438,7 @@ where
     /// s.insert(1);
     /// assert!(s.remove(&1));
     /// ```
+    #[must_use = "`false` means the key was absent and nothing was removed"]
     pub fn remove<Q>(&self, key: &Q) -> bool
     where
         Q: ?Sized + Hash + Equivalent<K>,
@@ -604,6 +617,23 @@ where
 }
 
 impl<K, S> Extend<K> for HashSet<K, S>
+where
+    K: Hash + Eq + Send + 'static,
+    S: BuildHasher,
+{
+    fn extend<I: IntoIterator<Item = K>>(&mut self, iter: I) {
+        (&*self).extend(iter)
+    }
+}
+
+/// Fills a shared set, like `Extend for &HashMap`.
+///
+/// ```
+/// let set = epochmap::HashSet::new();
+/// (&set).extend([1, 2, 2]);
+/// assert_eq!(set.len(), 2);
+/// ```
+impl<K, S> Extend<K> for &HashSet<K, S>
 where
     K: Hash + Eq + Send + 'static,
     S: BuildHasher,

@@ -19,14 +19,16 @@
 pub struct Stats {
     /// Entries in the map (see [`HashMap::len`](crate::HashMap::len)).
     pub len: usize,
-    /// Entries the map holds before its next resize (of the resize target
-    /// while a resize is in flight).
+    /// The map's [`capacity`](crate::HashMap::capacity): entries its table
+    /// (the resize target, while a resize is in flight) has room for under the
+    /// load limit. Not the exact point of the next resize; see there.
     pub capacity: usize,
     /// Buckets of the current table (7 slots each).
     pub buckets: usize,
     /// Slots of the current table that are no longer empty: entries, tombstones
     /// of removed entries and inserts in flight (an estimate). A resize starts
-    /// when this passes 5/8 of the slots.
+    /// when an insert that lands outside its key's home bucket finds this past
+    /// 5/8 of the slots.
     pub slots_used: usize,
     /// `len` divided by the slots of the current table.
     pub load_factor: f64,
@@ -35,7 +37,7 @@ pub struct Stats {
     /// Resizes completed since the map was created.
     pub resizes_finished: usize,
     /// Buckets moved by all resizes since the map was created (counted per
-    /// completed chunk of 8 buckets by default).
+    /// completed migration chunk, 2 buckets by default).
     pub buckets_migrated: usize,
     /// The resize in flight, if any.
     pub migration: Option<MigrationProgress>,
@@ -44,10 +46,19 @@ pub struct Stats {
 /// Progress of the resize in flight; see [`Stats::migration`].
 ///
 /// ```
-/// let map: epochmap::HashMap<u32, u32> = (0..1000).map(|i| (i, i)).collect();
-/// if let Some(m) = map.stats().migration {
-///     assert!(m.buckets_migrated <= m.from_buckets);
-/// }
+/// let map = epochmap::HashMap::new();
+/// let m = map.pin();
+/// // Writers move a few buckets per insert, so a map growing from empty has
+/// // a resize in flight for most of its inserts.
+/// let progress = (0..10_000u32)
+///     .find_map(|i| {
+///         m.insert(i, i);
+///         map.stats().migration
+///     })
+///     .expect("a growing map resizes incrementally");
+/// assert!(progress.to_buckets > progress.from_buckets);
+/// assert!(progress.buckets_migrated <= progress.from_buckets);
+/// assert!(progress.chunks_done <= progress.chunks_total);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

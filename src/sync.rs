@@ -70,8 +70,8 @@ pub(crate) mod ord {
         ACQ_REL = AcqRel;
     }
 
-    /// Sequential consistency, used only at the two places where
-    /// `docs/design.md` proves a store→load (Dekker) ordering is needed.
+    /// Sequential consistency, used only by the three fences (F1, F2, F3) for
+    /// which `docs/design.md` proves a store→load (Dekker) ordering is needed.
     pub(crate) const SEQ_CST: Ordering = Ordering::SeqCst;
 }
 

@@ -111,12 +111,18 @@ fn retain_clear_reserve_iterators() {
     let g = map.guard();
     map.insert(1, 1, &g);
     map.retain(|_, _| true, &g);
-    map.reserve(5, &g);
+    // More than the capacity already there, so that the check can fail.
+    let additional = map.capacity() + 5;
+    map.reserve(additional, &g);
+    assert!(map.capacity() >= map.len() + additional);
     assert_eq!(map.iter(&g).count(), 1);
     assert_eq!(map.keys(&g).count(), 1);
     assert_eq!(map.values(&g).count(), 1);
+    map.insert(2, 2, &g);
     assert!(map.remove_if(&1, |_, _| true, &g).is_some());
     map.clear(&g);
+    assert!(map.is_empty());
+    assert_eq!(map.get(&2, &g), None);
 }
 
 #[test]
@@ -307,12 +313,16 @@ fn set_methods() {
     assert!(set.insert("x".into(), &g));
     assert!(set.contains("x", &g));
     assert_eq!(set.get("x", &g).map(String::as_str), Some("x"));
-    set.reserve(100, &g);
+    let additional = set.capacity() + 100;
+    set.reserve(additional, &g);
+    assert!(set.capacity() >= set.len() + additional);
     set.retain(|_| true, &g);
     assert_eq!(set.iter(&g).count(), 1);
+    assert!(set.insert("y".into(), &g));
     assert!(set.remove("x", &g));
     set.clear(&g);
     assert!(set.is_empty());
+    assert!(!set.contains("y", &g));
     assert_eq!(set.len(), 0);
     let mut a: HashSet<u8> = (0..5).collect();
     let b = a.clone();

@@ -62,13 +62,17 @@ fn concurrent_computes_never_lose_an_increment_across_resizes() {
                 for i in 0..ROUNDS {
                     let g = map.guard();
                     // 64 keys: enough to grow the two-bucket table several times.
-                    map.compute(
+                    let r = map.compute(
                         i % 64,
                         |e| {
                             calls.fetch_add(1, SeqCst);
                             Operation::<_, ()>::Insert(e.map_or(1, |(_, n)| n + 1))
                         },
                         &g,
+                    );
+                    assert!(
+                        matches!(r, Compute::Inserted(..) | Compute::Updated { .. }),
+                        "an Insert operation must store its value, got {r:?}"
                     );
                 }
             });
@@ -464,6 +468,7 @@ mod serde_feature {
 mod rayon_feature {
     use super::*;
     use rayon::prelude::*;
+    use std::sync::atomic::AtomicBool;
 
     #[test]
     fn parallel_fill_and_scan_of_a_shared_map() {
@@ -588,16 +593,28 @@ mod rayon_feature {
             map.insert(i, i + 1, &map.guard());
         }
         let before = map.stats();
-        let done = std::sync::atomic::AtomicBool::new(false);
+        let done = AtomicBool::new(false);
+        // Set once a scan has started with a resize in flight.
+        let overlapped = AtomicBool::new(false);
         let (mut rounds, mut during_resize) = (0, 0);
         thread::scope(|s| {
             s.spawn(|| {
                 let m = map.pin();
                 for i in OLD..NEW {
                     m.insert(i, i + 1);
+                    // Writers do the migration work, so a slow scan could miss
+                    // every resize: the first time one is in flight, wait until a
+                    // scan has started over it.
+                    if !overlapped.load(SeqCst) && map.stats().migration.is_some() {
+                        while !overlapped.load(SeqCst) {
+                            thread::yield_now();
+                        }
+                    }
                 }
                 done.store(true, SeqCst);
             });
+            // Releases the writer however this loop ends, a failed assertion included.
+            let _release = SetOnDrop(&overlapped);
             while !done.load(SeqCst) || rounds < 3 {
                 let resizing = map.stats().migration.is_some();
                 let keys = scan_sorted(&map, |k| k + 1);
@@ -606,12 +623,27 @@ mod rayon_feature {
                 assert!(keys.iter().all(|&k| k < NEW));
                 rounds += 1;
                 during_resize += usize::from(resizing || map.stats().migration.is_some());
+                if resizing {
+                    overlapped.store(true, SeqCst);
+                }
             }
         });
         let after = map.stats();
         assert!(after.resizes_finished > before.resizes_finished);
         assert_eq!(scan_sorted(&map, |k| k + 1), (0..NEW).collect::<Vec<_>>());
         eprintln!("{rounds} scans, {during_resize} of them with a resize in flight");
+        assert!(
+            during_resize > 0,
+            "none of {rounds} scans ran while a resize was in flight"
+        );
+    }
+
+    struct SetOnDrop<'a>(&'a AtomicBool);
+
+    impl Drop for SetOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+        }
     }
 
     #[test]

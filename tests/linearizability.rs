@@ -417,8 +417,7 @@ fn observed(ret: Ret) -> Option<u64> {
 fn churn(map: &Map, rng: &mut Rng) {
     let m = map.pin();
     match rng.below(4) {
-        // 4 to 16 buckets: room for every key (an undersized target hangs, see
-        // `tests/progress.rs`).
+        // 4 to 16 buckets, raised by `begin_resize` to what the entries need.
         0 => map.begin_resize(4 << rng.below(3), m.guard()),
         1 => {
             let _ = m.remove(&(FILLER + rng.below(16)));
@@ -443,14 +442,20 @@ fn render(history: &[Event]) -> String {
         .collect()
 }
 
+/// Operations that must overlap another thread's operation on the same key,
+/// over all batches of a test. Measured on a 2-core machine: 2,200 to 5,200
+/// per test of the default suite when idle, 1,100 to 1,800 with both cores
+/// kept busy by two other processes at a higher priority.
+const MIN_OVERLAPPING: usize = 100;
+
 fn run(name: &str, cfg: Config) {
     let start = Instant::now();
-    // A loaded 2-core machine sometimes runs a whole batch without two operations
-    // overlapping; check further batches (new seeds) until concurrency was seen.
+    // A batch on a loaded machine may see little concurrency; check further
+    // batches (new seeds) until enough was seen.
     let seed = 0x5eed_0000 ^ cfg.threads as u64 ^ (cfg.keys << 4);
     let (mut histories, mut ops, mut overlapping) = check_histories(cfg, seed);
     let mut batches = 1;
-    while overlapping == 0 && batches < 5 && !cfg!(miri) {
+    while overlapping < MIN_OVERLAPPING && batches < 5 && !cfg!(miri) {
         let (h, o, v) = check_histories(cfg, seed ^ (batches << 32));
         histories += h;
         ops += o;
@@ -458,7 +463,7 @@ fn run(name: &str, cfg: Config) {
         batches += 1;
     }
     println!(
-        "{name}: {} runs, {histories} key histories checked, {ops} operations ({overlapping} overlapping \
+        "{name}: {batches} x {} runs, {histories} key histories checked, {ops} operations ({overlapping} overlapping \
          another thread's operation on the same key), {} threads x {} ops on {} keys, {:?} tables, {:.2?}",
         cfg.runs,
         cfg.threads,
@@ -467,11 +472,11 @@ fn run(name: &str, cfg: Config) {
         cfg.tables,
         start.elapsed()
     );
-    assert_eq!(histories, batches as usize * cfg.runs * cfg.keys as usize);
     // The check is only as good as the concurrency it sees.
     assert!(
-        overlapping > 0 || cfg!(miri),
-        "no operation overlapped another: nothing concurrent was checked"
+        overlapping >= MIN_OVERLAPPING || cfg!(miri),
+        "only {overlapping} operations in {batches} batches overlapped another thread's: \
+         too little concurrency was checked"
     );
 }
 
@@ -613,9 +618,13 @@ fn checker_rejects_a_compare_exchange_that_ignored_a_completed_remove() {
 /// The shape of the violation the tiny-table test found on commit 5b733e1
 /// (docs/reliability.md, "Findings"): two overlapping inserts of an absent key
 /// each returned the other's value as the one they replaced. From an absent
-/// key, whichever insert takes effect first must return `None`. (This direct
-/// form has not reproduced that violation, but it crashes the process with a
-/// double free in about half the runs; see the `ignore` note.)
+/// key, whichever insert takes effect first must return `None`, and the other
+/// the first one's value. (This direct form did not reproduce that violation
+/// on 5b733e1, but crashed the process there with a double free, finding 1,
+/// in 2 of 3 runs; both findings are fixed.)
+///
+/// Returns the runs whose pair of results (thread 0's, thread 1's) is not
+/// one of those two.
 fn racing_inserts_of_an_absent_key(
     runs: usize,
     resize_first: bool,
@@ -652,7 +661,9 @@ fn racing_inserts_of_an_absent_key(
                         let r = std::mem::take(&mut *results.lock().unwrap());
                         let a = r.iter().find(|(t, _)| *t == 0).and_then(|(_, v)| *v);
                         let b = r.iter().find(|(t, _)| *t == 1).and_then(|(_, v)| *v);
-                        if a.is_some() == b.is_some() {
+                        let first_0 = (None, Some(written(0, 0)));
+                        let first_1 = (Some(written(1, 0)), None);
+                        if (a, b) != first_0 && (a, b) != first_1 {
                             found.push((a, b));
                         }
                         *current.lock().unwrap() = None;
@@ -675,7 +686,8 @@ fn of_two_racing_inserts_of_an_absent_key_exactly_one_finds_it_absent() {
     bad.extend(racing_inserts_of_an_absent_key(runs, true));
     assert!(
         bad.is_empty(),
-        "{} of {} runs: both or neither insert found the key absent: {:?}",
+        "{} of {} runs: not exactly one insert found the key absent and the other \
+         the first one's value: {:?}",
         bad.len(),
         2 * runs,
         &bad[..bad.len().min(5)]

@@ -185,7 +185,8 @@ fn plan(len: usize) -> Vec<Op> {
                 10 => Op::RemoveIfEven(k),
                 11 => Op::RetainNotMultipleOf5,
                 12 => Op::CloneMap,
-                // 8 or 16 buckets hold every key (an undersized target hangs, tests/progress.rs).
+                // 8 or 16 buckets hold every key (`begin_resize` would raise a
+                // smaller target to what the entries need).
                 13 => Op::BeginResize(8 << rng.below(2)),
                 _ => Op::Get(k),
             }

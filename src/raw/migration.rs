@@ -112,9 +112,12 @@ where
         guard: &Guard,
     ) -> Result<(), AllocFailure> {
         let fresh = Table::<K, V>::allocate(nbuckets, self.tuning.chunk)?;
-        // Release: publishes the zeroed new table before any slot is sealed; pairs with
-        // the Acquire `next` loads of readers, writers and migrators. Relaxed on
-        // failure: the loser frees its own table and reads nothing of the winner's.
+        // AcqRel (design.md, W9). Its Release half publishes the zeroed new table
+        // before any slot is sealed and pairs with the Acquire `next` loads (R4) of
+        // readers, writers and migrators. Its Acquire half reads the null the table
+        // was allocated with and acquires nothing; it stays because only the
+        // weakening to Relaxed is model-checked (loom/weaken.sh). Relaxed on failure:
+        // the loser frees its own table and reads nothing of the winner's.
         let linked = t.next.compare_exchange(
             Shared::null(),
             Shared::from(fresh as *const Table<K, V>),
