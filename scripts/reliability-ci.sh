@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The bounded reliability suite, for .ci/run (docs/reliability.md has each
+# The bounded reliability suite on its own: the same tests that .ci/run runs
+# inside `cargo test --release` and its Miri step (docs/reliability.md has each
 # test's figures and the long forms). Target time: under 8 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -171,12 +171,22 @@ enum Op {
 
 fn plan(len: usize) -> Vec<Op> {
     let mut rng = Rng::new(0x9a1c);
+    // Keys the plan's inserts wrote so far: compare-exchanges pick one,
+    // so that they find an entry and call the value's `Eq`.
+    let mut inserted: Vec<u32> = Vec::new();
     (0..len as u64)
         .map(|i| {
             let k = rng.below(KEYS as u64) as u32;
             let v = 1_000 + i;
             match rng.below(16) {
-                0..=2 => Op::Insert(k, v),
+                0..=2 => {
+                    inserted.push(k);
+                    Op::Insert(k, v)
+                }
+                7 | 15 if !inserted.is_empty() => {
+                    let k = inserted[rng.below(inserted.len() as u64) as usize];
+                    Op::CompareExchange(k, if rng.chance(30) { u64::MAX } else { 0 }, v)
+                }
                 3 => Op::TryInsert(k, v),
                 4 => Op::GetOrInsertWith(k, v),
                 5 | 6 => Op::Update(k),
