@@ -175,7 +175,7 @@ fn reserve_beyond_memory_errors_or_panics_clearly() {
 #[test]
 fn the_unprotected_guard_is_rejected() {
     let map = HashMap::<u64, u64>::new();
-    // SAFETY (test): the guard is only handed to the map, which must refuse it.
+    // SAFETY: (test) the guard is only handed to the map, which must refuse it.
     let g = unsafe { crossbeam_epoch::unprotected() };
     let err = catch_unwind(AssertUnwindSafe(|| map.get(&1, g))).unwrap_err();
     let msg = message(&*err);

@@ -677,7 +677,7 @@ mod rayon_feature {
     #[test]
     fn par_iter_rejects_the_unprotected_guard() {
         let map = HashMap::<u64, u64>::new();
-        // SAFETY (test): the guard is only handed to the map, which must refuse it.
+        // SAFETY: (test) the guard is only handed to the map, which must refuse it.
         let g = unsafe { crossbeam_epoch::unprotected() };
         let err =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map.par_iter(g).count()))

@@ -948,7 +948,7 @@ mod tests {
         // thread, so every table and every swing of the root was made by this
         // one, before the load in program order. Was Acquire until the eleventh
         // session (a site no model can reach: loom does not build the unit tests).
-        // SAFETY (test): the root is live while `g` is pinned.
+        // SAFETY: (test) the root is live while `g` is pinned.
         unsafe { m.root.load_relaxed(g).deref() }.nbuckets
     }
 
@@ -1119,7 +1119,7 @@ mod tests {
             bucket::state(t.bucket(0).slots[0].load(ord::RELAXED, &g)) == bucket::State::Tombstone
         };
         assert!(tombstone(next));
-        // SAFETY (test): the retracted node is in no slot and no other thread saw it.
+        // SAFETY: (test) the retracted node is in no slot and no other thread saw it.
         let (_key, _value) = unsafe { Node::into_parts(node) };
         finish_and_find_once(&m, key, &g);
         assert!(tombstone(next), "the copy reused the tombstone");
@@ -1200,7 +1200,7 @@ mod tests {
             !committed_in_old,
             "a second entry of the key committed in the old table past the sealed region"
         );
-        // SAFETY (test): the filler's node was never in a slot, and the late one is
+        // SAFETY: (test) the filler's node was never in a slot, and the late one is
         // in none now (retracted, or never claimed); only this thread saw them.
         unsafe {
             Node::destroy(filler_raw);
@@ -1256,7 +1256,7 @@ mod tests {
             let still_ours = slot.load(ord::RELAXED, &g) == claim;
             // Withdraw the claim, as its owner would after meeting the entry.
             let _ = slot.compare_exchange(claim, tombstone, ord::RELAXED, ord::RELAXED, &g);
-            // SAFETY (test): the claim is in no slot now, and no other thread exists.
+            // SAFETY: (test) the claim is in no slot now, and no other thread exists.
             unsafe { Node::destroy(raw) };
             assert!(
                 still_ours,
@@ -1277,7 +1277,7 @@ mod tests {
     fn a_copy_stops_at_a_closed_region_end() {
         use crate::sync::ord::RELAXED;
         let raw = Table::<u64, u64>::allocate(4, 1).unwrap();
-        // SAFETY (test): a fresh table, freed below, never shared.
+        // SAFETY: (test) a fresh table, freed below, never shared.
         let t = unsafe { &*raw };
         let taken = (0..7).fold(0u64, |w, i| w | ((0x85 + i) << (8 * i)));
         // Bucket 0 full, bucket 1 full but for one EMPTY byte, which a seal closes.
@@ -1289,7 +1289,7 @@ mod tests {
         // Bucket 1 with an EMPTY byte that is not closed: that one is offered.
         t.bucket(1).tags.store(taken & !(0xff << 48), RELAXED);
         assert_eq!(t.first_empty(key).map(|f| f.pos), Some(13));
-        // SAFETY (test): allocated above, no guard or other thread saw it.
+        // SAFETY: (test) allocated above, no guard or other thread saw it.
         unsafe { Table::deallocate(raw) };
     }
 
@@ -1303,7 +1303,7 @@ mod tests {
         m.insert(key, 7, g);
         m.begin_resize_exact(8, g).unwrap();
         let root = m.root.table(g);
-        // SAFETY (test): linked by `begin_resize_exact`, alive while `g` is pinned.
+        // SAFETY: (test) linked by `begin_resize_exact`, alive while `g` is pinned.
         let next = unsafe { root.load_next(g).deref() };
         (root, next)
     }
