@@ -12,8 +12,8 @@
 
 use epochmap::{Compute, Operation, Stats};
 use epochmap_fuzz::{
-    check_capacity, check_shrunk, check_stats, fits, reclaim, sorted, HasherChoice, Lookup, Pred,
-    Shape,
+    check_capacity, check_reserve, check_shrunk, check_stats, fits, reclaim, sorted, HasherChoice,
+    Lookup, Pred, Shape,
 };
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
@@ -197,12 +197,6 @@ fn range(start: u8, count: u8) -> impl Iterator<Item = u16> {
     start..start + u16::from(count)
 }
 
-/// Calls of `reserve(n)` after which the capacity must be `len + n`: one,
-/// as documented. (While a resize was in flight `reserve` used to only help
-/// it along; see `tests/fuzz_regressions.rs`. Raise this to check only that
-/// repeated calls get there.)
-const RESERVE_CALLS: usize = 1;
-
 /// Where a check failed: the operation's index and the operation, formatted
 /// only if the check fails.
 struct At<'a>(usize, &'a Op);
@@ -375,27 +369,17 @@ fn run(input: Input) {
             }
             Op::Reserve(n) => {
                 let n = usize::from(n % 1024);
-                let calls = (1..=RESERVE_CALLS).find(|_| {
+                check_reserve(&at, "reserve", model.len(), n, || {
                     m.reserve(n);
-                    m.capacity() >= model.len() + n
-                });
-                assert!(
-                    calls.is_some(),
-                    "{at}: capacity {} after reserve",
                     m.capacity()
-                );
+                });
             }
             Op::TryReserve(n) => {
                 let n = usize::from(n % 1024);
-                let calls = (1..=RESERVE_CALLS).find(|_| {
+                check_reserve(&at, "try_reserve", model.len(), n, || {
                     assert_eq!(m.try_reserve(n), Ok(()), "{at}");
-                    m.capacity() >= model.len() + n
-                });
-                assert!(
-                    calls.is_some(),
-                    "{at}: capacity {} after try_reserve",
                     m.capacity()
-                );
+                });
             }
             Op::TryReserveOverflow(n) => {
                 let err = m.try_reserve(usize::MAX - usize::from(n));

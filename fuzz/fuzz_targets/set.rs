@@ -9,7 +9,8 @@
 
 use epochmap::Stats;
 use epochmap_fuzz::{
-    check_capacity, check_shrunk, check_stats, reclaim, FuzzState, HasherChoice, Lookup, Shape,
+    check_capacity, check_reserve, check_shrunk, check_stats, reclaim, FuzzState, HasherChoice,
+    Lookup, Shape,
 };
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
@@ -186,16 +187,10 @@ fn run(input: Input) {
             }
             Op::TryReserve(n) => {
                 let n = usize::from(n % 1024);
-                // One call should do; see `RESERVE_CALLS` in `ops.rs`.
-                let calls = (1..=2048).find(|_| {
+                check_reserve(&at, "try_reserve", model.len(), n, || {
                     assert_eq!(s.try_reserve(n), Ok(()), "{at}");
-                    s.capacity() >= model.len() + n
-                });
-                assert!(
-                    calls.is_some(),
-                    "{at}: capacity {} after try_reserve",
                     s.capacity()
-                );
+                });
             }
             Op::TryReserveOverflow(n) => {
                 let err = set.try_reserve(usize::MAX - usize::from(n), &set.guard());
@@ -207,16 +202,10 @@ fn run(input: Input) {
             }
             Op::Reserve(n) => {
                 let n = usize::from(n % 1024);
-                // One call should do; see `RESERVE_CALLS` in `ops.rs`.
-                let calls = (1..=2048).find(|_| {
+                check_reserve(&at, "reserve", model.len(), n, || {
                     set.reserve(n, &set.guard());
-                    set.capacity() >= model.len() + n
-                });
-                assert!(
-                    calls.is_some(),
-                    "{at}: capacity {} after reserve",
                     set.capacity()
-                );
+                });
             }
             Op::Len => assert_eq!(s.len(), model.len(), "{at}"),
             Op::Iter => {

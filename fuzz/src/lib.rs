@@ -45,6 +45,35 @@ pub fn fits(buckets: usize, entries: usize) -> bool {
     buckets * 7 >= 2 * entries
 }
 
+/// Calls of a `reserve(n)` after which the capacity must be `len + n`: one,
+/// as documented. (While a resize was in flight `reserve` used to only help
+/// it along; see `tests/fuzz_regressions.rs`. Raise this to check only that
+/// repeated calls get there.)
+pub const RESERVE_CALLS: usize = 1;
+
+/// Checks a call that makes room for `additional` more entries (`reserve`
+/// or a successful `try_reserve`, named by `what`): `call` makes it and
+/// returns the capacity after it, which must cover `len + additional` within
+/// [`RESERVE_CALLS`] calls.
+pub fn check_reserve(
+    at: &dyn std::fmt::Display,
+    what: &str,
+    len: usize,
+    additional: usize,
+    mut call: impl FnMut() -> usize,
+) {
+    let mut capacity = 0;
+    for _ in 0..RESERVE_CALLS {
+        capacity = call();
+        if capacity >= len + additional {
+            return;
+        }
+    }
+    panic!(
+        "{at}: capacity {capacity} after {RESERVE_CALLS} {what}({additional}) with {len} entries"
+    );
+}
+
 /// Sorted copy of `(key, value)` pairs, for comparing iteration orders.
 pub fn sorted<K: Ord + Copy, V: Ord + Copy>(it: impl IntoIterator<Item = (K, V)>) -> Vec<(K, V)> {
     let mut v: Vec<_> = it.into_iter().collect();
