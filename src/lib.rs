@@ -86,7 +86,7 @@
 //! | write | [`insert`](HashMapRef::insert), [`try_insert`](HashMapRef::try_insert), [`remove`](HashMapRef::remove), [`remove_if`](HashMapRef::remove_if) |
 //! | read-modify-write | [`update`](HashMapRef::update), [`compare_exchange`](HashMapRef::compare_exchange), [`get_or_insert_with`](HashMapRef::get_or_insert_with), [`update_or_insert_with`](HashMapRef::update_or_insert_with), [`compute`](HashMapRef::compute) |
 //! | whole map | [`iter`](HashMapRef::iter), [`retain`](HashMapRef::retain), [`clear`](HashMapRef::clear), [`reserve`](HashMapRef::reserve) |
-//! | exclusive (`&mut`, no atomic read-modify-write) | [`get_mut`](HashMap::get_mut), [`iter_mut`](HashMap::iter_mut), [`drain`](HashMap::drain), `into_iter`; [`shrink_to_fit`](HashMap::shrink_to_fit) (which re-inserts through the ordinary insert) |
+//! | exclusive (`&mut`, no atomic read-modify-write) | [`get_mut`](HashMap::get_mut), [`iter_mut`](HashMap::iter_mut), [`drain`](HashMap::drain), `into_iter`; [`shrink_to_fit`](HashMap::shrink_to_fit) (two counter additions, no CAS) |
 //! | observability | [`len`](HashMap::len), [`capacity`](HashMap::capacity), [`stats`](HashMap::stats) |
 //!
 //! Every keyed lookup takes any `Q: Hash + Equivalent<K>` (as in hashbrown
@@ -140,14 +140,26 @@
 //!   [`HashMap::reserve`], which say so, this can happen in any operation
 //!   that may start a resize or build a new table: `insert`, `try_insert`,
 //!   `get_or_insert_with`, `update_or_insert_with`, `compute`, `Extend`,
-//!   `FromIterator`, `Clone`, `drain`, `shrink_to_fit` and `into_iter`. The
-//!   allocation comes before the operation's write, so the map keeps every
-//!   entry it had. [`HashMap::try_reserve`] makes room ahead of time and
-//!   returns an error instead.
+//!   `FromIterator`, `Clone`, `drain`, `shrink_to_fit` and `into_iter`; and,
+//!   while a resize is in flight, in every write that helps it (`remove`,
+//!   `update`, `compare_exchange` and the others), since a copy that finds
+//!   its target full starts the target's own resize. The map keeps every
+//!   entry it had. The panic comes before the operation's write, with one
+//!   exception: an insert that placed its entry outside the key's home
+//!   bucket checks the load afterwards, so it may panic with its entry in
+//!   the map. [`HashMap::try_reserve`] makes room ahead of time and returns
+//!   an error instead.
 //!
 //! A panic in a caller's `Hash`, `Eq` or closure unwinds through the call and
 //! leaves the map consistent: nothing lost, leaked or dropped twice
 //! (`docs/reliability.md`).
+//!
+//! A key whose `Hash` or `Eq` breaks its contract (an `Eq` that is not
+//! reflexive, say) is a logic error: the map may not find it, or keep two
+//! entries that compare equal, but other keys are unaffected and nothing is
+//! freed twice. One case is known to fall short of that: a key whose hash
+//! changes while it is in the map, during a resize, can be copied twice by
+//! racing migrators (`docs/design.md`, section 4).
 //!
 //! On Linux a table of 4 MiB or more (65,536 buckets and up, which a map
 //! grows into past about 143,000 entries) is advised `MADV_HUGEPAGE` before

@@ -75,7 +75,9 @@ impl<K, V> HashMap<K, V> {
         Self::with_capacity_and_hasher(0, DefaultHashBuilder::new())
     }
 
-    /// An empty map that holds `capacity` entries before it resizes.
+    /// An empty map that holds `capacity` entries before it resizes. The room
+    /// stays reserved: removes never shrink the table below it, until
+    /// [`shrink_to_fit`](Self::shrink_to_fit) gives it up.
     ///
     /// # Panics
     /// If the table for `capacity` cannot be allocated (e.g. `usize::MAX`).
@@ -102,7 +104,8 @@ impl<K, V, S> HashMap<K, V, S> {
         Self::with_capacity_and_hasher(0, hasher)
     }
 
-    /// An empty map using `hasher` that holds `capacity` entries before it resizes.
+    /// An empty map using `hasher` that holds `capacity` entries before it
+    /// resizes, and keeps that room reserved ([`with_capacity`](HashMap::with_capacity)).
     ///
     /// # Panics
     /// If the table for `capacity` cannot be allocated.
@@ -117,6 +120,17 @@ impl<K, V, S> HashMap<K, V, S> {
         HashMap {
             raw: new_raw(capacity, hasher, Tuning::default()),
         }
+    }
+
+    /// A map sized for `capacity` entries that a size hint promised (`collect`,
+    /// `clone`, serde), not a caller: unlike
+    /// [`with_capacity_and_hasher`](Self::with_capacity_and_hasher) it may
+    /// shrink below that size once entries are removed.
+    #[track_caller]
+    pub(crate) fn presized(capacity: usize, hasher: S) -> Self {
+        let mut raw = new_raw(capacity, hasher, Tuning::default());
+        raw.release_reservation();
+        HashMap { raw }
     }
 
     /// A map with explicit table sizes: tests and model checking use tiny tables
@@ -599,8 +613,10 @@ where
     }
 
     /// Rebuilds the map into the smallest table that holds its entries (a
-    /// resize in flight is finished, tombstones are dropped). Exclusive access:
-    /// no guard needed.
+    /// resize in flight is finished, tombstones are dropped). It gives up the
+    /// room reserved by [`with_capacity`](Self::with_capacity) and
+    /// [`reserve`](Self::reserve): later removes may shrink the table further.
+    /// Exclusive access: no guard needed.
     ///
     /// ```
     /// let mut map: epochmap::HashMap<u32, u32> = (0..10_000).map(|i| (i, i)).collect();
@@ -780,6 +796,14 @@ where
 
     /// Makes room for `additional` more entries: starts the resize at once
     /// (it completes incrementally, as writers touch the map).
+    ///
+    /// The room stays reserved: removes never shrink the table below it, until
+    /// [`shrink_to_fit`](Self::shrink_to_fit) gives it up. One race is left: a
+    /// remove on another thread that decided to shrink just before this call
+    /// raised the reservation, and links its shrink just after this call
+    /// looked at the table, can still shrink it; the map then grows back as
+    /// inserts need the room. A shrink that this call sees in flight it helps
+    /// to the end, and then it grows the table itself.
     ///
     /// # Panics
     /// If the table cannot be allocated; see [`try_reserve`](Self::try_reserve).
@@ -1416,9 +1440,9 @@ where
     S: BuildHasher + Clone,
 {
     fn clone(&self) -> Self {
-        let copy = HashMap {
-            raw: new_raw(self.len(), self.raw.hasher.clone(), self.raw.tuning),
-        };
+        let mut raw = new_raw(self.len(), self.raw.hasher.clone(), self.raw.tuning);
+        raw.release_reservation();
+        let copy = HashMap { raw };
         {
             let guard = self.guard();
             for (k, v) in self.iter(&guard) {
@@ -1462,7 +1486,7 @@ where
 {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let iter = iter.into_iter();
-        let map = HashMap::with_capacity_and_hasher(iter.size_hint().0, S::default());
+        let map = HashMap::presized(iter.size_hint().0, S::default());
         {
             let guard = map.guard();
             for (k, v) in iter {

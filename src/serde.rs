@@ -60,8 +60,7 @@ where
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-                let map =
-                    HashMap::with_capacity_and_hasher(cautious(access.size_hint()), S::default());
+                let map = HashMap::presized(cautious(access.size_hint()), S::default());
                 {
                     let guard = map.guard();
                     while let Some((k, v)) = access.next_entry()? {
@@ -112,8 +111,7 @@ where
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-                let set =
-                    HashSet::with_capacity_and_hasher(cautious(access.size_hint()), S::default());
+                let set = HashSet::presized(cautious(access.size_hint()), S::default());
                 {
                     let guard = set.guard();
                     while let Some(k) = access.next_element()? {

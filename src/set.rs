@@ -34,7 +34,8 @@ impl<K> HashSet<K> {
         }
     }
 
-    /// An empty set that holds `capacity` keys before it resizes.
+    /// An empty set that holds `capacity` keys before it resizes, and keeps
+    /// that room reserved (see [`HashMap::with_capacity`]).
     ///
     /// # Panics
     /// If the table for `capacity` cannot be allocated (e.g. `usize::MAX`).
@@ -76,6 +77,15 @@ impl<K, S> HashSet<K, S> {
     pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
         HashSet {
             map: HashMap::with_capacity_and_hasher(capacity, hasher),
+        }
+    }
+
+    /// A set sized from a size hint ([`HashMap::presized`]).
+    #[cfg(feature = "serde")]
+    #[track_caller]
+    pub(crate) fn presized(capacity: usize, hasher: S) -> Self {
+        HashSet {
+            map: HashMap::presized(capacity, hasher),
         }
     }
 
@@ -237,8 +247,8 @@ where
         self.map.remove(key, guard).is_some()
     }
 
-    /// Rebuilds the set into the smallest table that holds its keys (see
-    /// [`HashMap::shrink_to_fit`]).
+    /// Rebuilds the set into the smallest table that holds its keys and gives
+    /// up reserved room (see [`HashMap::shrink_to_fit`]).
     ///
     /// ```
     /// let mut set: epochmap::HashSet<u32> = (0..1000).collect();
@@ -273,7 +283,8 @@ where
         self.map.clear(guard)
     }
 
-    /// Makes room for `additional` more keys.
+    /// Makes room for `additional` more keys, and keeps it reserved (see
+    /// [`HashMap::reserve`]).
     ///
     /// # Panics
     /// If the table cannot be allocated; see [`try_reserve`](Self::try_reserve).

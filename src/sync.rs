@@ -100,6 +100,25 @@ pub(crate) fn thread_stripe() -> usize {
     })
 }
 
+/// A distinct non-null address aligned to `align`, for a zero-sized node:
+/// `align` times a number this function never returns twice (until it wraps,
+/// after `2^64 / align` calls). A zero-sized value needs no memory, but the
+/// claim protocol tells nodes apart by address (a commit CAS compares the
+/// slot with its own claim), so zero-sized nodes must not all sit at
+/// `align`, as `Box` would put them (docs/design.md, section 6).
+pub(crate) fn distinct_zero_sized_address(align: usize) -> usize {
+    use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering};
+    static NEXT: StdAtomicUsize = StdAtomicUsize::new(1);
+    loop {
+        // Relaxed (pairs with nothing): only distinct numbers are needed, which
+        // the read-modify-write gives; nothing is published through them.
+        let address = NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(align);
+        if address != 0 {
+            return address;
+        }
+    }
+}
+
 /// Under loom every thread uses stripe 0: the counters stay exact and the
 /// models stay small.
 #[cfg(loom)]

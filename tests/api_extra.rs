@@ -739,3 +739,87 @@ fn zero_sized_keys_and_values_work_and_are_dropped_once() {
     assert_eq!(MADE.load(SeqCst), 5);
     assert_eq!(DROPPED.load(SeqCst), 5, "every value dropped once");
 }
+
+/// Removes the keys of `keys` on two threads, so that both threads' counter
+/// stripes pass the counts at which a remove looks for a shrink.
+fn remove_on_two_threads(map: &HashMap<u64, u64>, keys: std::ops::Range<u64>) {
+    thread::scope(|s| {
+        for half in [0, 1] {
+            let keys = keys.clone();
+            s.spawn(move || {
+                let m = map.pin();
+                for k in keys.filter(|k| k % 2 == half) {
+                    assert_eq!(m.remove(&k), Some(&k));
+                }
+            });
+        }
+    });
+}
+
+/// Room asked for with `with_capacity` or `reserve` stays: removes never
+/// shrink the table below it (one remove used to undo a presize: a thread's
+/// first remove looks for a shrink). `shrink_to_fit` gives it up, and a map
+/// presized from a size hint (`collect`) reserved nothing.
+#[test]
+fn reserved_room_outlasts_removes_until_shrink_to_fit() {
+    let mut map: HashMap<u64, u64> = HashMap::with_capacity(100_000);
+    let reserved = map.capacity();
+    (&map).extend((0..20_000).map(|k| (k, k)));
+    remove_on_two_threads(&map, 0..19_990);
+    assert_eq!(map.len(), 10);
+    assert_eq!(map.capacity(), reserved, "with_capacity's room stays");
+
+    map.shrink_to_fit();
+    let fitted = map.capacity();
+    assert!(fitted < 100, "shrink_to_fit: {fitted}");
+    (&map).extend((0..20_000).map(|k| (k, k)));
+    let grown = map.capacity();
+    remove_on_two_threads(&map, 10..20_000);
+    assert!(
+        map.capacity() * 2 <= grown,
+        "without a reservation removes shrink the table: {grown} -> {}",
+        map.capacity()
+    );
+
+    let map: HashMap<u64, u64> = HashMap::new();
+    (&map).extend((0..64).map(|k| (k, k)));
+    map.reserve(10_000, &map.guard());
+    let reserved = map.capacity();
+    assert!(reserved >= 10_064);
+    remove_on_two_threads(&map, 0..64);
+    map.help_resize(&map.guard());
+    assert!(
+        map.capacity() >= reserved,
+        "reserve's room stays: {}",
+        map.capacity()
+    );
+
+    let map: HashMap<u64, u64> = (0..20_000).map(|k| (k, k)).collect();
+    let grown = map.capacity();
+    remove_on_two_threads(&map, 10..20_000);
+    assert!(
+        map.capacity() * 2 <= grown,
+        "collect reserves nothing: {grown} -> {}",
+        map.capacity()
+    );
+}
+
+/// A `try_reserve` that fails to allocate gives its reservation back, so
+/// the table can still shrink.
+#[test]
+#[cfg_attr(miri, ignore = "asks the allocator for terabytes")]
+fn a_failed_try_reserve_reserves_nothing() {
+    let map: HashMap<u64, u64> = HashMap::new();
+    (&map).extend((0..20_000).map(|k| (k, k)));
+    let grown = map.capacity();
+    let g = map.guard();
+    let err = map.try_reserve(1 << 40, &g).expect_err("64 TiB of table");
+    drop(g);
+    assert!(err.to_string().contains("alloc"), "{err}");
+    remove_on_two_threads(&map, 10..20_000);
+    assert!(
+        map.capacity() * 2 <= grown,
+        "the failed reservation is given back: {grown} -> {}",
+        map.capacity()
+    );
+}

@@ -249,6 +249,16 @@ impl<K, V> Table<K, V> {
         fence(ord::SEQ_CST);
         let tag = tag_of(hash);
         let home = self.home(hash);
+        // A copy recognises the node it copies by its address, before any key
+        // comparison: another copier's claim or commit of the same node is this
+        // key whatever the caller's `Eq` says. With an `Eq` that is not reflexive
+        // (a NaN inside a hand-written `Eq`), comparing keys alone let two copiers
+        // of one node both commit it, and the node was then freed twice (found in
+        // review, twenty-fourth session).
+        let copying = source.map(|(_, frozen)| frozen.as_raw());
+        let same_key = |p: Shared<'g, Node<K, V>>, node: &Node<K, V>| {
+            copying == Some(p.as_raw()) || node.key == *key
+        };
         for dist in 0..self.nbuckets {
             let bucket = self.bucket(home + dist);
             // Relaxed (pairs with nothing): the word only chooses which slots to load
@@ -285,7 +295,7 @@ impl<K, V> Table<K, V> {
                 // SAFETY: non-null slot pointers are freed only through `defer` after
                 // unlinking; `guard` is pinned.
                 let node = unsafe { p.deref() };
-                if node.key != *key {
+                if !same_key(p, node) {
                     continue;
                 }
                 let pos = dist * SLOTS + i;
@@ -339,7 +349,7 @@ impl<K, V> Table<K, V> {
                                 }
                                 if readable(now) {
                                     // SAFETY: as above.
-                                    if unsafe { now.deref() }.key == *key {
+                                    if same_key(now, unsafe { now.deref() }) {
                                         return Verdict::Exists;
                                     }
                                 }

@@ -13,11 +13,14 @@
 //! node is current, see `docs/design.md` section 5); whole-map walks use
 //! [`RawMap::owned_nodes`], which deduplicates.
 //!
-//! Taking the entries out (`drain`, `into_iter`, `shrink_to_fit`) detaches
-//! every node and replaces the table chain by one fresh table, so the map is
-//! valid and empty before the first entry is handed to the caller.
+//! Taking the entries out (`drain`, `into_iter`) detaches every node and
+//! replaces the table chain by one fresh table, so the map is valid and empty
+//! before the first entry is handed to the caller. `shrink_to_fit` replaces
+//! the chain the same way and places the nodes in the new table itself,
+//! after hashing them all and without comparing keys, so that no caller code
+//! runs while the entries are out of the map.
 
-use super::bucket::{match_empty, match_tag, readable, tag_of};
+use super::bucket::{match_empty, match_tag, match_unclaimed, readable, tag_of, with_tag_byte};
 use super::node::Node;
 use super::table::{AllocFailure, Table};
 use super::{alloc_panic, RawMap};
@@ -167,8 +170,19 @@ impl<K, V, S> RawMap<K, V, S> {
 
     /// Detaches every node and leaves the map empty, with one table of `nbuckets`.
     pub(crate) fn detach_all(&mut self, nbuckets: usize) -> Result<Detached<K, V>, AllocFailure> {
-        let fresh = Table::<K, V>::allocate(nbuckets, self.tuning.chunk)?;
         let nodes = self.owned_nodes();
+        self.replace_tables(nbuckets)?;
+        Ok(Detached {
+            nodes: nodes.into_iter(),
+        })
+    }
+
+    /// Replaces the table chain by one empty table of `nbuckets` and frees the
+    /// old chain, but not its nodes: the caller has taken them
+    /// ([`owned_nodes`](Self::owned_nodes)) and owns them from now on. On an
+    /// allocation failure nothing has changed.
+    fn replace_tables(&mut self, nbuckets: usize) -> Result<(), AllocFailure> {
+        let fresh = Table::<K, V>::allocate(nbuckets, self.tuning.chunk)?;
         // SAFETY: exclusive access (see `find_exclusive`).
         let guard = unsafe { crossbeam_epoch::unprotected() };
         // Exclusive access: Relaxed, nothing is published to another thread.
@@ -188,9 +202,7 @@ impl<K, V, S> RawMap<K, V, S> {
             t = next;
         }
         self.len = Striped::new(parallelism() * 2);
-        Ok(Detached {
-            nodes: nodes.into_iter(),
-        })
+        Ok(())
     }
 
     /// Buckets of the newest table (the one a resize in flight moves into).
@@ -222,26 +234,58 @@ impl<K, V, S> RawMap<K, V, S> {
 
     /// Rebuilds the map into the smallest table that holds its entries,
     /// finishing any resize in flight and dropping every tombstone.
+    ///
+    /// Every call of the caller's `Hash` comes first, before anything changes,
+    /// so a panic there leaves the map as it was. The nodes are then placed in
+    /// the new table without comparing keys (they come from one map, so they
+    /// are distinct): no `Eq` runs, and nothing between taking the nodes out
+    /// and placing the last one can unwind. (Until the twenty-fourth session the
+    /// entries were re-inserted through `insert`, and a panicking `Hash` or
+    /// `Eq` dropped every entry not yet back in; found in review.)
     pub(crate) fn shrink_to_fit(&mut self)
     where
-        K: Hash + Eq + Send + 'static,
-        V: Send + 'static,
         S: BuildHasher,
+        K: Hash,
     {
-        let live = self.len();
-        let nbuckets = match Table::<K, V>::buckets_for(live) {
+        let nodes: Vec<(u64, *mut Node<K, V>)> = self
+            .owned_nodes()
+            .into_iter()
+            // SAFETY: a node of the map, listed once; `&mut self`, so nothing frees it
+            // while this runs, and only its key is read.
+            .map(|p| (self.hash(unsafe { &(*p).key }), p))
+            .collect();
+        let nbuckets = match Table::<K, V>::buckets_for(nodes.len()) {
             Ok(n) => n.max(self.tuning.min_buckets),
             Err(e) => alloc_panic(e),
         };
-        let detached = match self.detach_all(nbuckets) {
-            Ok(d) => d,
-            Err(e) => alloc_panic(e),
-        };
-        let guard = crossbeam_epoch::pin();
-        for (k, v) in detached {
-            // The ordinary insert path: the fresh table is sized for every entry, so
-            // no resize starts, and each key is distinct.
-            self.insert(k, v, &guard);
+        if let Err(e) = self.replace_tables(nbuckets) {
+            alloc_panic(e);
         }
+        self.release_reservation();
+        // SAFETY: exclusive access (see `find_exclusive`).
+        let guard = unsafe { crossbeam_epoch::unprotected() };
+        // Exclusive access: Relaxed, nothing is published to another thread.
+        // SAFETY: the table `replace_tables` just installed, owned by the map.
+        let table = unsafe { self.root.load_relaxed(guard).deref() };
+        for &(hash, node) in &nodes {
+            let home = table.home(hash);
+            let placed = (0..table.nbuckets).any(|dist| {
+                let bucket = table.bucket(home + dist);
+                // Exclusive access: Relaxed, as above (three times below, too).
+                let word = bucket.tags.load(ord::RELAXED);
+                let Some(i) = match_unclaimed(word).next() else {
+                    return false;
+                };
+                bucket
+                    .tags
+                    .store(with_tag_byte(word, i, tag_of(hash)), ord::RELAXED);
+                bucket.slots[i].store(Shared::from(node as *const Node<K, V>), ord::RELAXED);
+                true
+            });
+            // The table was sized for every node under its load limit.
+            assert!(placed, "epochmap: shrink_to_fit found no free slot");
+        }
+        table.aux.used.add(nodes.len() as isize);
+        self.len.add(nodes.len() as isize);
     }
 }

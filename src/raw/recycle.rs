@@ -17,7 +17,8 @@
 //! of that layout, and a block from `Box::new` may be recycled.
 //!
 //! A zero-sized layout gets a dangling, aligned pointer and no memory, as
-//! `Box` does, and layouts over [`MAX_BLOCK`] bytes are not cached (a class
+//! `Box` does, but a distinct one each time (nodes are told apart by address),
+//! and layouts over [`MAX_BLOCK`] bytes are not cached (a class
 //! would hold fewer than 32 of them).
 //!
 //! The cache is off where a tool must see every free: under loom
@@ -169,16 +170,20 @@ std::thread_local! {
 
 /// A block for a value of `layout`: recycled if this thread has one,
 /// otherwise from the global allocator; for a zero-sized layout, a dangling
-/// pointer aligned to it, as `Box` uses. Aborts through
+/// pointer aligned to it, as `Box` uses, but a different one each time
+/// ([`crate::sync::distinct_zero_sized_address`]). Aborts through
 /// [`std::alloc::handle_alloc_error`] if the allocator fails, as `Box::new`
 /// does.
 #[inline]
 pub(crate) fn alloc(layout: Layout) -> *mut u8 {
     if layout.size() == 0 {
-        // The address `align`, without provenance, as `NonNull::dangling`
-        // makes it (`ptr::without_provenance_mut` needs Rust 1.84, above the
-        // crate's MSRV).
-        return ptr::null_mut::<u8>().wrapping_add(layout.align());
+        // An aligned address without provenance, as `NonNull::dangling` makes
+        // it (`ptr::without_provenance_mut` needs Rust 1.84, above the crate's
+        // MSRV); distinct, because two live nodes at one address would let a
+        // stalled claimer's commit land on another thread's claim (found in
+        // review, twenty-fourth session).
+        return ptr::null_mut::<u8>()
+            .wrapping_add(crate::sync::distinct_zero_sized_address(layout.align()));
     }
     if ENABLED && cacheable(layout) {
         // `try_with` fails while the thread's locals are being destroyed, and
@@ -347,10 +352,16 @@ mod tests {
         let layout = Layout::from_size_align(0, 16).unwrap();
         let before = cached_bytes();
         let p = alloc(layout);
+        let q = alloc(layout);
         assert!(!p.is_null());
         assert_eq!(p as usize % 16, 0);
-        // SAFETY: `p` came from `alloc` with `layout`.
-        unsafe { free(p, layout) };
+        assert_eq!(q as usize % 16, 0);
+        assert_ne!(p, q, "each zero-sized block has an address of its own");
+        // SAFETY: `p` and `q` came from `alloc` with `layout`.
+        unsafe {
+            free(p, layout);
+            free(q, layout);
+        }
         assert_eq!(cached_bytes(), before, "nothing was cached");
     }
 
