@@ -756,6 +756,18 @@ fn remove_on_two_threads(map: &HashMap<u64, u64>, keys: std::ops::Range<u64>) {
     });
 }
 
+/// Removes all but the keys `0..10` of a map holding `0..20_000` and checks
+/// that the table shrank to at most half its size: nothing held it.
+fn assert_shrinks_when_emptied(map: &HashMap<u64, u64>, why: &str) {
+    let grown = map.capacity();
+    remove_on_two_threads(map, 10..20_000);
+    assert!(
+        map.capacity() * 2 <= grown,
+        "{why}: {grown} -> {}",
+        map.capacity()
+    );
+}
+
 /// Room asked for with `with_capacity` or `reserve` stays: removes never
 /// shrink the table below it (one remove used to undo a presize: a thread's
 /// first remove looks for a shrink). `shrink_to_fit` gives it up, and a map
@@ -773,13 +785,7 @@ fn reserved_room_outlasts_removes_until_shrink_to_fit() {
     let fitted = map.capacity();
     assert!(fitted < 100, "shrink_to_fit: {fitted}");
     (&map).extend((0..20_000).map(|k| (k, k)));
-    let grown = map.capacity();
-    remove_on_two_threads(&map, 10..20_000);
-    assert!(
-        map.capacity() * 2 <= grown,
-        "without a reservation removes shrink the table: {grown} -> {}",
-        map.capacity()
-    );
+    assert_shrinks_when_emptied(&map, "without a reservation removes shrink the table");
 
     let map: HashMap<u64, u64> = HashMap::new();
     (&map).extend((0..64).map(|k| (k, k)));
@@ -795,13 +801,7 @@ fn reserved_room_outlasts_removes_until_shrink_to_fit() {
     );
 
     let map: HashMap<u64, u64> = (0..20_000).map(|k| (k, k)).collect();
-    let grown = map.capacity();
-    remove_on_two_threads(&map, 10..20_000);
-    assert!(
-        map.capacity() * 2 <= grown,
-        "collect reserves nothing: {grown} -> {}",
-        map.capacity()
-    );
+    assert_shrinks_when_emptied(&map, "collect reserves nothing");
 }
 
 /// A `try_reserve` that fails to allocate gives its reservation back, so
@@ -811,15 +811,9 @@ fn reserved_room_outlasts_removes_until_shrink_to_fit() {
 fn a_failed_try_reserve_reserves_nothing() {
     let map: HashMap<u64, u64> = HashMap::new();
     (&map).extend((0..20_000).map(|k| (k, k)));
-    let grown = map.capacity();
     let g = map.guard();
     let err = map.try_reserve(1 << 40, &g).expect_err("64 TiB of table");
     drop(g);
     assert!(err.to_string().contains("alloc"), "{err}");
-    remove_on_two_threads(&map, 10..20_000);
-    assert!(
-        map.capacity() * 2 <= grown,
-        "the failed reservation is given back: {grown} -> {}",
-        map.capacity()
-    );
+    assert_shrinks_when_emptied(&map, "the failed reservation is given back");
 }

@@ -167,6 +167,8 @@ enum Op {
     RetainNotMultipleOf5,
     CloneMap,
     BeginResize(usize),
+    /// `shrink_to_fit` (exclusive access), which hashes every key.
+    ShrinkToFit,
 }
 
 fn plan(len: usize) -> Vec<Op> {
@@ -198,6 +200,7 @@ fn plan(len: usize) -> Vec<Op> {
                 // 8 or 16 buckets hold every key (`begin_resize` would raise a
                 // smaller target to what the entries need).
                 13 => Op::BeginResize(8 << rng.below(2)),
+                14 => Op::ShrinkToFit,
                 _ => Op::Get(k),
             }
         })
@@ -238,12 +241,17 @@ fn spec(model: &Model, op: Op) -> Model {
             }
         }
         Op::RetainNotMultipleOf5 => m.retain(|_, x| *x % 5 != 0),
-        Op::Get(_) | Op::CloneMap | Op::BeginResize(_) => {}
+        Op::Get(_) | Op::CloneMap | Op::BeginResize(_) | Op::ShrinkToFit => {}
     }
     m
 }
 
-fn perform(map: &Map, ledger: &'static Ledger, model: &Model, op: Op) {
+fn perform(map: &mut Map, ledger: &'static Ledger, model: &Model, op: Op) {
+    if let Op::ShrinkToFit = op {
+        map.shrink_to_fit();
+        return;
+    }
+    let map = &*map;
     let key = |k: u32| Key(ledger.track(k));
     let val = |v: u64| Val(ledger.track(v));
     let m = map.pin();
@@ -299,6 +307,7 @@ fn perform(map: &Map, ledger: &'static Ledger, model: &Model, op: Op) {
             assert_eq!(copy.len(), model.len(), "a clone has every entry");
         }
         Op::BeginResize(n) => map.begin_resize(n, m.guard()),
+        Op::ShrinkToFit => unreachable!("done above, with exclusive access"),
     }
 }
 
@@ -330,10 +339,10 @@ struct Figures {
 fn run_once(site: Site, at: u64, ledger: &'static Ledger, ops: &[Op]) -> Figures {
     // Objects leaked by earlier runs (after a destructor panicked) stay leaked.
     let leaked_before = ledger.live();
-    let map: Map = HashMap::with_tuning(2, 1, 1, seeded(11));
+    let mut map: Map = HashMap::with_tuning(2, 1, 1, seeded(11));
     let mut model = Model::new();
     for k in 0..KEYS / 2 {
-        perform(&map, ledger, &model, Op::Insert(k, k as u64 * 10));
+        perform(&mut map, ledger, &model, Op::Insert(k, k as u64 * 10));
         model.insert(k, k as u64 * 10);
     }
     let mut panics = 0;
@@ -341,7 +350,7 @@ fn run_once(site: Site, at: u64, ledger: &'static Ledger, ops: &[Op]) -> Figures
     for (i, &op) in ops.iter().enumerate() {
         let after = spec(&model, op);
         let context = format!("{site:?} armed at call {at}, op {i} {op:?}");
-        match catch_unwind(AssertUnwindSafe(|| perform(&map, ledger, &model, op))) {
+        match catch_unwind(AssertUnwindSafe(|| perform(&mut map, ledger, &model, op))) {
             Ok(()) => {
                 model = after;
                 if i % 8 == 0 {
@@ -364,7 +373,7 @@ fn run_once(site: Site, at: u64, ledger: &'static Ledger, ops: &[Op]) -> Figures
                 check_coherent(&map, ledger, &model, &context);
                 // The next operation on the same key completes.
                 if let Some(k) = key_of(op) {
-                    perform(&map, ledger, &model, Op::Insert(k, 7));
+                    perform(&mut map, ledger, &model, Op::Insert(k, 7));
                     model.insert(k, 7);
                     check_coherent(&map, ledger, &model, &format!("{context}, then insert"));
                 }
@@ -420,7 +429,7 @@ fn key_of(op: Op) -> Option<u32> {
         | Op::Remove(k)
         | Op::RemoveIfEven(k)
         | Op::Get(k) => Some(k),
-        Op::RetainNotMultipleOf5 | Op::CloneMap | Op::BeginResize(_) => None,
+        Op::RetainNotMultipleOf5 | Op::CloneMap | Op::BeginResize(_) | Op::ShrinkToFit => None,
     }
 }
 
