@@ -28,24 +28,25 @@ run_miri() {
     # passes the same flag, crossbeam-rs/crossbeam#579). The map's memory is
     # checked by the test itself: its counting allocator must return to the
     # byte baseline after every scenario.
-    MIRIFLAGS="-Zmiri-permissive-provenance -Zmiri-tree-borrows -Zmiri-ignore-leaks ${MIRIFLAGS:-}" \
+    local flags="-Zmiri-permissive-provenance -Zmiri-tree-borrows"
+    MIRIFLAGS="$flags -Zmiri-ignore-leaks ${MIRIFLAGS:-}" \
         CARGO_TARGET_DIR=target/miri \
         cargo +nightly miri test --test drops_and_leaks
     # The node cache (src/raw/recycle.rs) is off under Miri, so that a use
     # after free of a node stays visible above; its free lists are checked
     # here by their own unit tests, with leak detection on.
     echo "== Miri: the node cache's free lists (unit tests)"
-    MIRIFLAGS="-Zmiri-permissive-provenance -Zmiri-tree-borrows ${MIRIFLAGS:-}" \
+    MIRIFLAGS="$flags ${MIRIFLAGS:-}" \
         CARGO_TARGET_DIR=target/miri \
         cargo +nightly miri test --lib raw::recycle
     # The review findings of the twenty-fourth session that were memory errors
     # (a COPY claim outliving its node, one node in two slots), scaled down:
     # about 10 s together.
     echo "== Miri: misbehaving keys and the claim-identity unit tests"
-    MIRIFLAGS="-Zmiri-permissive-provenance -Zmiri-tree-borrows -Zmiri-ignore-leaks ${MIRIFLAGS:-}" \
+    MIRIFLAGS="$flags -Zmiri-ignore-leaks ${MIRIFLAGS:-}" \
         CARGO_TARGET_DIR=target/miri \
         cargo +nightly miri test --test misbehaving_keys
-    MIRIFLAGS="-Zmiri-permissive-provenance -Zmiri-tree-borrows -Zmiri-ignore-leaks ${MIRIFLAGS:-}" \
+    MIRIFLAGS="$flags -Zmiri-ignore-leaks ${MIRIFLAGS:-}" \
         CARGO_TARGET_DIR=target/miri \
         cargo +nightly miri test --lib -- a_copy_claim_is_retracted a_killed_claim_cannot_commit
 }

@@ -55,6 +55,15 @@ fn new_raw<K, V, S>(capacity: usize, hasher: S, tuning: Tuning) -> RawMap<K, V, 
     }
 }
 
+/// [`new_raw`] for a size a size hint promised, not a caller: no room is
+/// reserved ([`HashMap::presized`]).
+#[track_caller]
+fn presized_raw<K, V, S>(capacity: usize, hasher: S, tuning: Tuning) -> RawMap<K, V, S> {
+    let mut raw = new_raw(capacity, hasher, tuning);
+    raw.release_reservation();
+    raw
+}
+
 #[cold]
 #[track_caller]
 fn foreign_guard() -> ! {
@@ -128,9 +137,9 @@ impl<K, V, S> HashMap<K, V, S> {
     /// shrink below that size once entries are removed.
     #[track_caller]
     pub(crate) fn presized(capacity: usize, hasher: S) -> Self {
-        let mut raw = new_raw(capacity, hasher, Tuning::default());
-        raw.release_reservation();
-        HashMap { raw }
+        HashMap {
+            raw: presized_raw(capacity, hasher, Tuning::default()),
+        }
     }
 
     /// A map with explicit table sizes: tests and model checking use tiny tables
@@ -1440,9 +1449,9 @@ where
     S: BuildHasher + Clone,
 {
     fn clone(&self) -> Self {
-        let mut raw = new_raw(self.len(), self.raw.hasher.clone(), self.raw.tuning);
-        raw.release_reservation();
-        let copy = HashMap { raw };
+        let copy = HashMap {
+            raw: presized_raw(self.len(), self.raw.hasher.clone(), self.raw.tuning),
+        };
         {
             let guard = self.guard();
             for (k, v) in self.iter(&guard) {

@@ -76,6 +76,20 @@ pub(crate) enum Verdict {
     Moved,
 }
 
+/// Retracts a claim if its `resolve` unwinds (a panicking `Eq`).
+struct ClaimGuard<'a, 'g, K, V> {
+    table: &'g Table<K, V>,
+    free: &'a Free<'g, K, V>,
+    claim: Shared<'g, Node<K, V>>,
+    guard: &'g Guard,
+}
+
+impl<K, V> Drop for ClaimGuard<'_, '_, K, V> {
+    fn drop(&mut self) {
+        self.table.retract(self.free, self.claim, self.guard);
+    }
+}
+
 impl<K, V> Table<K, V> {
     /// Claims `free` for `claim` (a node pointer tagged PENDING or COPY).
     #[inline(always)]
@@ -225,11 +239,47 @@ impl<K, V> Table<K, V> {
 
     /// Steps 2 and 3: fence, re-scan the region, kill later claims of the key.
     ///
-    /// `source` is the old-table slot and its frozen value for a COPY claim.
-    /// `yielded` is the caller's memory of the earlier claim it last retracted
-    /// for (None at the start of an operation); it is updated on `Retry`.
+    /// `claim` is the value our claim wrote into `own`. `source` is the
+    /// old-table slot and its frozen value for a COPY claim. `yielded` is the
+    /// caller's memory of the earlier claim it last retracted for (None at the
+    /// start of an operation); it is updated on `Retry`.
+    ///
+    /// The caller's `Eq` runs here. If it panics, the claim is retracted as the
+    /// call unwinds, for every claimer: a COPY claim left behind could outlive
+    /// its node once a writer removed the key from the slot another copier
+    /// committed, and later scans would read the freed node. (Until the
+    /// twenty-fourth session the unwind guard was the insert's own, and copies
+    /// had none; found in review.)
     #[inline(always)]
+    // Eight inputs: the unwind guard needs the claim's value beside its slot.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn resolve<'g>(
+        &'g self,
+        hash: u64,
+        key: &K,
+        own: &Free<'g, K, V>,
+        claim: Shared<'g, Node<K, V>>,
+        source: Option<CopySource<'_, 'g, K, V>>,
+        yielded: &mut Sighting<'g, K, V>,
+        guard: &'g Guard,
+    ) -> Verdict
+    where
+        K: Eq,
+    {
+        let unwinding = ClaimGuard {
+            table: self,
+            free: own,
+            claim,
+            guard,
+        };
+        let verdict = self.judge(hash, key, own, source, yielded, guard);
+        core::mem::forget(unwinding);
+        verdict
+    }
+
+    /// [`resolve`](Self::resolve) without the unwind guard.
+    #[inline(always)]
+    fn judge<'g>(
         &'g self,
         hash: u64,
         key: &K,

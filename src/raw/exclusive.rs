@@ -20,7 +20,7 @@
 //! after hashing them all and without comparing keys, so that no caller code
 //! runs while the entries are out of the map.
 
-use super::bucket::{match_empty, match_tag, match_unclaimed, readable, tag_of, with_tag_byte};
+use super::bucket::{match_empty, match_tag, readable, tag_of, with_tag_byte};
 use super::node::Node;
 use super::table::{AllocFailure, Table};
 use super::{alloc_panic, RawMap};
@@ -268,22 +268,17 @@ impl<K, V, S> RawMap<K, V, S> {
         // SAFETY: the table `replace_tables` just installed, owned by the map.
         let table = unsafe { self.root.load_relaxed(guard).deref() };
         for &(hash, node) in &nodes {
-            let home = table.home(hash);
-            let placed = (0..table.nbuckets).any(|dist| {
-                let bucket = table.bucket(home + dist);
-                // Exclusive access: Relaxed, as above (three times below, too).
-                let word = bucket.tags.load(ord::RELAXED);
-                let Some(i) = match_unclaimed(word).next() else {
-                    return false;
-                };
-                bucket
-                    .tags
-                    .store(with_tag_byte(word, i, tag_of(hash)), ord::RELAXED);
-                bucket.slots[i].store(Shared::from(node as *const Node<K, V>), ord::RELAXED);
-                true
-            });
             // The table was sized for every node under its load limit.
-            assert!(placed, "epochmap: shrink_to_fit found no free slot");
+            let free = table
+                .first_empty(hash)
+                .expect("epochmap: shrink_to_fit found no free slot");
+            let bucket = free.bucket;
+            // Exclusive access: Relaxed, as above (twice below, too).
+            let word = bucket.tags.load(ord::RELAXED);
+            bucket
+                .tags
+                .store(with_tag_byte(word, free.index, tag_of(hash)), ord::RELAXED);
+            bucket.slots[free.index].store(Shared::from(node as *const Node<K, V>), ord::RELAXED);
         }
         table.aux.used.add(nodes.len() as isize);
         self.len.add(nodes.len() as isize);

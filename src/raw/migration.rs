@@ -440,22 +440,15 @@ where
                         Claim::Lost | Claim::Moved => continue,
                         Claim::Claimed => {
                             let source = Some((source, frozen));
-                            // `resolve` compares keys with the caller's `Eq`; if that
-                            // panics, the guard retracts the COPY claim, as for an
-                            // insert's claim. Left behind, it would outlive its node once
-                            // a writer removed the key from the slot another copier
-                            // committed, and later scans would read the freed node
-                            // (found in review, twenty-fourth session).
-                            let unwinding = super::ClaimGuard {
-                                table: t,
-                                free: &free,
+                            match t.resolve(
+                                hash,
+                                &node.key,
+                                &free,
                                 claim,
+                                source,
+                                &mut yielded,
                                 guard,
-                            };
-                            let verdict =
-                                t.resolve(hash, &node.key, &free, source, &mut yielded, guard);
-                            core::mem::forget(unwinding);
-                            match verdict {
+                            ) {
                                 Verdict::Commit => {
                                     if t.commit(&free, claim, guard) {
                                         return;

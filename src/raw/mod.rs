@@ -32,7 +32,7 @@ pub(crate) use table::AllocFailure;
 use bucket::{readable, SLOTS, TAG_PENDING, TAG_TOMBSTONE};
 use claim::{Claim, Verdict};
 use node::Node;
-use probe::{Free, Scan};
+use probe::Scan;
 use table::{Root, Table};
 
 use crate::counter::Striped;
@@ -181,20 +181,6 @@ impl<K, V> Drop for Rejected<'_, K, V> {
             // SAFETY: never published: this thread owns it alone.
             unsafe { Node::destroy(ptr) };
         }
-    }
-}
-
-/// Retracts a claim if an operation unwinds (a panicking `Eq`) between claim and commit.
-struct ClaimGuard<'a, 'g, K, V> {
-    table: &'g Table<K, V>,
-    free: &'a Free<'g, K, V>,
-    claim: Shared<'g, Node<K, V>>,
-    guard: &'g Guard,
-}
-
-impl<K, V> Drop for ClaimGuard<'_, '_, K, V> {
-    fn drop(&mut self) {
-        self.table.retract(self.free, self.claim, self.guard);
     }
 }
 
@@ -425,14 +411,8 @@ where
                         Claim::Moved => table = self.advance(table, hash, guard),
                         Claim::Claimed => {
                             rejected.published = true;
-                            let unwinding = ClaimGuard {
-                                table: t,
-                                free: &free,
-                                claim,
-                                guard,
-                            };
-                            let verdict = t.resolve(hash, key, &free, None, &mut yielded, guard);
-                            core::mem::forget(unwinding);
+                            let verdict =
+                                t.resolve(hash, key, &free, claim, None, &mut yielded, guard);
                             let committed = match verdict {
                                 Verdict::Commit => t.commit(&free, claim, guard),
                                 Verdict::Exists | Verdict::Retry => {
@@ -1218,16 +1198,18 @@ mod tests {
         for _ in 0..4 {
             match t.scan(late, &late, &g) {
                 Scan::Absent(Some(free)) => match t.claim(&free, late, late_claim, &g) {
-                    Claim::Claimed => match t.resolve(late, &late, &free, None, &mut yielded, &g) {
-                        Verdict::Commit => {
-                            committed_in_old = t.commit(&free, late_claim, &g);
-                            break;
+                    Claim::Claimed => {
+                        match t.resolve(late, &late, &free, late_claim, None, &mut yielded, &g) {
+                            Verdict::Commit => {
+                                committed_in_old = t.commit(&free, late_claim, &g);
+                                break;
+                            }
+                            _ => {
+                                t.retract(&free, late_claim, &g);
+                                break;
+                            }
                         }
-                        _ => {
-                            t.retract(&free, late_claim, &g);
-                            break;
-                        }
-                    },
+                    }
                     Claim::Lost => continue,
                     Claim::Moved => break,
                 },
@@ -1655,7 +1637,7 @@ mod tests {
         let fa = free();
         assert!(matches!(t.claim(&fa, hash, a, &g), Claim::Claimed));
         assert!(matches!(
-            t.resolve(hash, &key, &fa, None, &mut None, &g),
+            t.resolve(hash, &key, &fa, a, None, &mut None, &g),
             Verdict::Commit
         ));
         let c = claim_of(&key);
@@ -1663,7 +1645,7 @@ mod tests {
         let fc = loop {
             let f = free();
             assert!(matches!(t.claim(&f, hash, c, &g), Claim::Claimed));
-            match t.resolve(hash, &key, &f, None, &mut seen, &g) {
+            match t.resolve(hash, &key, &f, c, None, &mut seen, &g) {
                 Verdict::Commit => break f,
                 Verdict::Retry => t.retract(&f, c, &g),
                 _ => panic!("C either yields to A once or kills it"),
