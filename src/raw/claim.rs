@@ -237,15 +237,11 @@ impl<K, V> Table<K, V> {
         true
     }
 
-    /// Steps 2 and 3: fence, re-scan the region, kill later claims of the key.
+    /// Steps 2 and 3 ([`resolve`](Self::resolve)) for the claim `claim` in
+    /// `own`, retracted if the step unwinds: the only way claimers call it.
     ///
-    /// `claim` is the value our claim wrote into `own`. `source` is the
-    /// old-table slot and its frozen value for a COPY claim. `yielded` is the
-    /// caller's memory of the earlier claim it last retracted for (None at the
-    /// start of an operation); it is updated on `Retry`.
-    ///
-    /// The caller's `Eq` runs here. If it panics, the claim is retracted as the
-    /// call unwinds, for every claimer: a COPY claim left behind could outlive
+    /// The caller's `Eq` runs in `resolve`. If it panics, the claim is
+    /// retracted as the call unwinds, for every claimer: a COPY claim left behind could outlive
     /// its node once a writer removed the key from the slot another copier
     /// committed, and later scans would read the freed node. (Until the
     /// twenty-fourth session the unwind guard was the insert's own, and copies
@@ -253,7 +249,7 @@ impl<K, V> Table<K, V> {
     #[inline(always)]
     // Eight inputs: the unwind guard needs the claim's value beside its slot.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn resolve<'g>(
+    pub(crate) fn resolve_guarded<'g>(
         &'g self,
         hash: u64,
         key: &K,
@@ -272,14 +268,19 @@ impl<K, V> Table<K, V> {
             claim,
             guard,
         };
-        let verdict = self.judge(hash, key, own, source, yielded, guard);
+        let verdict = self.resolve(hash, key, own, source, yielded, guard);
         core::mem::forget(unwinding);
         verdict
     }
 
-    /// [`resolve`](Self::resolve) without the unwind guard.
+    /// Steps 2 and 3: fence, re-scan the region, kill later claims of the key.
+    /// Called through [`resolve_guarded`](Self::resolve_guarded).
+    ///
+    /// `source` is the old-table slot and its frozen value for a COPY claim.
+    /// `yielded` is the caller's memory of the earlier claim it last retracted
+    /// for (None at the start of an operation); it is updated on `Retry`.
     #[inline(always)]
-    fn judge<'g>(
+    fn resolve<'g>(
         &'g self,
         hash: u64,
         key: &K,

@@ -440,7 +440,7 @@ where
                         Claim::Lost | Claim::Moved => continue,
                         Claim::Claimed => {
                             let source = Some((source, frozen));
-                            match t.resolve(
+                            match t.resolve_guarded(
                                 hash,
                                 &node.key,
                                 &free,

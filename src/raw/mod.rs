@@ -411,8 +411,15 @@ where
                         Claim::Moved => table = self.advance(table, hash, guard),
                         Claim::Claimed => {
                             rejected.published = true;
-                            let verdict =
-                                t.resolve(hash, key, &free, claim, None, &mut yielded, guard);
+                            let verdict = t.resolve_guarded(
+                                hash,
+                                key,
+                                &free,
+                                claim,
+                                None,
+                                &mut yielded,
+                                guard,
+                            );
                             let committed = match verdict {
                                 Verdict::Commit => t.commit(&free, claim, guard),
                                 Verdict::Exists | Verdict::Retry => {
@@ -1199,7 +1206,15 @@ mod tests {
             match t.scan(late, &late, &g) {
                 Scan::Absent(Some(free)) => match t.claim(&free, late, late_claim, &g) {
                     Claim::Claimed => {
-                        match t.resolve(late, &late, &free, late_claim, None, &mut yielded, &g) {
+                        match t.resolve_guarded(
+                            late,
+                            &late,
+                            &free,
+                            late_claim,
+                            None,
+                            &mut yielded,
+                            &g,
+                        ) {
                             Verdict::Commit => {
                                 committed_in_old = t.commit(&free, late_claim, &g);
                                 break;
@@ -1637,7 +1652,7 @@ mod tests {
         let fa = free();
         assert!(matches!(t.claim(&fa, hash, a, &g), Claim::Claimed));
         assert!(matches!(
-            t.resolve(hash, &key, &fa, a, None, &mut None, &g),
+            t.resolve_guarded(hash, &key, &fa, a, None, &mut None, &g),
             Verdict::Commit
         ));
         let c = claim_of(&key);
@@ -1645,7 +1660,7 @@ mod tests {
         let fc = loop {
             let f = free();
             assert!(matches!(t.claim(&f, hash, c, &g), Claim::Claimed));
-            match t.resolve(hash, &key, &f, c, None, &mut seen, &g) {
+            match t.resolve_guarded(hash, &key, &f, c, None, &mut seen, &g) {
                 Verdict::Commit => break f,
                 Verdict::Retry => t.retract(&f, c, &g),
                 _ => panic!("C either yields to A once or kills it"),
