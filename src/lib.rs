@@ -113,6 +113,13 @@
 //!   `remove_if` and the `update` closure of `update_or_insert_with` may run
 //!   more than once (again on a newer entry when a race is lost), so they
 //!   must not have side effects that cannot repeat.
+//! - Closures and `Hash`/`Eq` may call back into the map, for any key, with
+//!   no memory unsafety. But a closure of `update`, `compute`, `remove_if` or
+//!   `update_or_insert_with` that writes the key it is judging replaces the
+//!   entry it was shown, so the outer call loses its race and runs the
+//!   closure again: one more run per such write, and a closure that writes
+//!   its own key on every run never returns (while its garbage is held by
+//!   the caller's guard).
 //! - Iteration is weakly consistent: every entry present for the whole
 //!   iteration is yielded exactly once, even while the table resizes.
 //! - `len` is exact when no write is in flight, approximate during writes.
@@ -200,7 +207,7 @@ pub use map::{
     DefaultHashBuilder, Drain, HashMap, HashMapRef, IntoIter, Iter, IterMut, Keys, Values,
 };
 pub use set::{HashSet, HashSetRef, IntoIter as SetIntoIter};
-pub use stats::{MigrationProgress, Stats};
+pub use stats::{Audit, MigrationProgress, Stats};
 
 /// Bytes of freed node memory that the calling thread keeps for its next
 /// inserts (at most 16 KiB per node layout and 64 KiB per thread, returned to

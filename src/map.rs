@@ -638,6 +638,16 @@ where
         self.raw.shrink_to_fit();
     }
 
+    /// Walks the whole table chain and counts what no operation may leave
+    /// behind: claims, a node in two slots, a key in two entries, a slot under
+    /// another key's tag ([`Audit`](crate::Audit)). Exclusive access, so no
+    /// operation is in flight; runs the keys' `Hash` and `Eq`. For the map's
+    /// own tests: not stable API.
+    #[doc(hidden)]
+    pub fn audit(&mut self) -> crate::Audit {
+        self.raw.audit()
+    }
+
     /// The value of `key`, mutably. Exclusive access: no guard, no atomic
     /// read-modify-write.
     ///
@@ -663,7 +673,9 @@ where
     /// is not called if the key is absent when the call looks; if another
     /// thread removes the key after `f` ran, `f`'s value is dropped unseen
     /// and the result is `None`. The key is cloned into the new entry
-    /// (`K: Clone`).
+    /// (`K: Clone`). An `f` that writes `key` itself makes the call run `f`
+    /// again, and one that does so on every run never returns (see the crate
+    /// docs, "Guarantees").
     ///
     /// ```
     /// let map = epochmap::HashMap::new();
@@ -769,6 +781,10 @@ where
 
     /// Keeps only the entries for which `keep` returns true. Weakly consistent,
     /// like [`iter`](Self::iter): entries inserted meanwhile may be skipped.
+    /// `keep` runs once per entry it is shown, and an entry is removed only if
+    /// it still holds the value `keep` judged: a key whose value another thread
+    /// (or `keep` itself) replaces after the verdict keeps the new value, which
+    /// is not judged again.
     ///
     /// ```
     /// let map: epochmap::HashMap<u32, u32> = (0..10).map(|i| (i, i)).collect();

@@ -260,7 +260,9 @@ where
         self.map.shrink_to_fit()
     }
 
-    /// Keeps only the keys for which `keep` is true.
+    /// Keeps only the keys for which `keep` is true. Weakly consistent, like
+    /// [`iter`](Self::iter): keys inserted meanwhile may be skipped, and a key
+    /// removed and inserted again after `keep` judged it stays.
     ///
     /// ```
     /// let set: epochmap::HashSet<u8> = (0..6).collect();

@@ -99,3 +99,35 @@ impl Stats {
         }
     }
 }
+
+/// What [`HashMap::audit`](crate::HashMap::audit) found in the table chain.
+/// For tests of the map itself: not stable API.
+#[doc(hidden)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Audit {
+    /// Tables in the chain (more than one while a resize is unfinished).
+    pub tables: usize,
+    /// Entries: readable nodes, each counted once (a node frozen in an old
+    /// table and live in a newer one is one entry).
+    pub entries: usize,
+    /// Slots still claimed (PENDING, COPY or CLAIMING) with no operation in
+    /// flight: a claim some operation left behind. Must be 0.
+    pub claims: usize,
+    /// A node readable in two slots of one table (freed twice when the map
+    /// drops). Must be 0.
+    pub shared_nodes: usize,
+    /// Two distinct nodes with equal keys, in one table or in two. Must be 0
+    /// for keys whose `Hash` and `Eq` keep their contracts.
+    pub keys_twice: usize,
+    /// Readable slots whose tag byte is not their key's (hidden from
+    /// lookups). Must be 0 for keys whose hash does not change.
+    pub wrong_tags: usize,
+}
+
+impl Audit {
+    /// Whether every "must be 0" count is 0.
+    pub fn is_sound(&self) -> bool {
+        self.claims == 0 && self.shared_nodes == 0 && self.keys_twice == 0 && self.wrong_tags == 0
+    }
+}

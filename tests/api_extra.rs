@@ -817,3 +817,48 @@ fn a_failed_try_reserve_reserves_nothing() {
     assert!(err.to_string().contains("alloc"), "{err}");
     assert_shrinks_when_emptied(&map, "the failed reservation is given back");
 }
+
+/// `retain` removes only the value `keep` judged: a value written after the
+/// verdict (here by `keep` itself, so the order is fixed) stays, unjudged.
+#[test]
+fn retain_keeps_a_value_replaced_after_its_verdict() {
+    let map: HashMap<u64, u64> = (0..8).map(|k| (k, k)).collect();
+    let m = map.pin();
+    let mut judged = Vec::new();
+    m.retain(|&k, &v| {
+        judged.push((k, v));
+        if k == 3 {
+            assert_eq!(map.pin().update(&3, |v| v + 100), Some(&103));
+        }
+        false
+    });
+    judged.sort_unstable();
+    assert_eq!(
+        judged,
+        (0..8).map(|k| (k, k)).collect::<Vec<_>>(),
+        "each entry judged once"
+    );
+    let left: Vec<(u64, u64)> = m.iter().map(|(k, v)| (*k, *v)).collect();
+    assert_eq!(left, [(3, 103)]);
+}
+
+/// A closure that writes the key it is judging replaces the entry it was
+/// shown, so `update` loses its race and runs it again: once more per such
+/// write (crate docs, "Guarantees"). Here the closure writes its own key on
+/// its first three runs only.
+#[test]
+fn an_update_closure_that_writes_its_own_key_runs_again_once_per_write() {
+    let map: HashMap<u64, u64> = HashMap::new();
+    let m = map.pin();
+    m.insert(0, 0);
+    let runs = std::cell::Cell::new(0);
+    let r = m.update(&0, |v| {
+        runs.set(runs.get() + 1);
+        if runs.get() <= 3 {
+            assert!(map.pin().update(&0, |v| v + 10).is_some());
+        }
+        v + 1
+    });
+    assert_eq!(runs.get(), 4);
+    assert_eq!(r, Some(&31), "the last run saw the third inner write");
+}

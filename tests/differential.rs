@@ -161,6 +161,10 @@ fn run<S: BuildHasher + Clone>(map: HashMap<u16, u32, S>, seed: u64, steps: u32,
         }
     }
     assert_eq!(map.len(), model.len());
+    let mut map = map;
+    let audit = map.audit();
+    assert!(audit.is_sound(), "{audit:?}");
+    assert_eq!(audit.entries, model.len());
     let mut got: Vec<(u16, u32)> = map.pin().iter().map(|(k, v)| (*k, *v)).collect();
     got.sort_unstable();
     let mut want: Vec<(u16, u32)> = model.into_iter().collect();

@@ -328,7 +328,15 @@ fn check_histories(cfg: Config, seed: u64) -> (usize, usize, usize) {
                             );
                             checked += 1;
                         }
-                        *current.lock().unwrap() = None;
+                        // Every other thread dropped its handle before the barrier.
+                        let mut map = current.lock().unwrap().take().expect("published");
+                        let audit = Arc::get_mut(&mut map)
+                            .expect("the other threads dropped the map")
+                            .audit();
+                        assert!(
+                            audit.is_sound(),
+                            "run {run} (seed {seed:#x}, {cfg:?}): {audit:?}"
+                        );
                     }
                 }
                 (checked, recorded, overlapping)

@@ -85,6 +85,18 @@ fn a_non_reflexive_eq_never_puts_one_node_in_two_slots() {
         );
         assert_eq!(map.len(), seen, "round {round}");
         drop(g);
+        let mut map = map;
+        let audit = map.audit();
+        assert_eq!(
+            (
+                audit.shared_nodes,
+                audit.claims,
+                audit.wrong_tags,
+                audit.entries
+            ),
+            (0, 0, 0, seen),
+            "round {round}: {audit:?}"
+        );
         drop(map);
         let wrong: Vec<usize> = (0..THREADS * PER_THREAD)
             .filter(|&i| DROPS[i].load(Relaxed) != 1)
@@ -170,4 +182,40 @@ fn shrink_to_fit_loses_nothing_to_a_panicking_hash_and_compares_no_keys() {
             "key {k} is found where it was placed"
         );
     }
+}
+
+/// An iterator collects the entries of a range of hashes at a time, hashing
+/// each key. When a `Hash` panicked half-way through a range, the entries
+/// collected before it stayed in the iterator's buffer, and an iterator used
+/// again after the caller caught the panic yielded them, then collected the
+/// whole range again and yielded them a second time (found in review,
+/// twenty-fifth session). The range is now collected into a buffer the
+/// iterator gets back only when the range is complete.
+#[test]
+fn an_iterator_used_again_after_a_panicking_hash_yields_each_key_once() {
+    let map: HashMap<Fragile, u64> = (0..8).map(|k| (Fragile(k), k)).collect();
+    let g = map.guard();
+    let mut panicked = 0;
+    for arm in 2..20 {
+        let mut it = map.iter(&g);
+        HASHES_LEFT.set(arm);
+        let mut seen = Vec::new();
+        loop {
+            match catch_unwind(AssertUnwindSafe(|| it.next())) {
+                Ok(Some((k, _))) => seen.push(k.0),
+                Ok(None) => break,
+                Err(_) => {
+                    panicked += 1;
+                    HASHES_LEFT.set(0);
+                }
+            }
+        }
+        HASHES_LEFT.set(0);
+        seen.sort_unstable();
+        assert_eq!(seen, (0..8).collect::<Vec<_>>(), "Hash armed at call {arm}");
+    }
+    assert!(
+        panicked >= 6,
+        "the armed Hash panicked inside iteration ({panicked} times)"
+    );
 }

@@ -20,7 +20,7 @@ fn tunings() -> Vec<(&'static str, HashMap<u64, u64>)> {
 
 #[test]
 fn disjoint_inserts_from_many_threads_give_an_exact_len() {
-    for (name, map) in tunings() {
+    for (name, mut map) in tunings() {
         let per = 50_000u64;
         thread::scope(|s| {
             for t in 0..THREADS as u64 {
@@ -34,6 +34,9 @@ fn disjoint_inserts_from_many_threads_give_an_exact_len() {
             }
         });
         assert_eq!(map.len(), THREADS * per as usize, "{name}");
+        let audit = map.audit();
+        assert!(audit.is_sound(), "{name}: {audit:?}");
+        assert_eq!(audit.entries, THREADS * per as usize, "{name}");
         let m = map.pin();
         for k in 0..THREADS as u64 * per {
             assert_eq!(m.get(&k), Some(&(k % per)), "{name}: key {k}");
@@ -44,7 +47,7 @@ fn disjoint_inserts_from_many_threads_give_an_exact_len() {
 
 #[test]
 fn shared_key_updates_add_up_exactly() {
-    for (name, map) in tunings() {
+    for (name, mut map) in tunings() {
         let keys = 8u64;
         let per = 20_000u64;
         {
@@ -80,6 +83,9 @@ fn shared_key_updates_add_up_exactly() {
                 });
             }
         });
+        let audit = map.audit();
+        assert!(audit.is_sound(), "{name}: {audit:?}");
+        assert_eq!(audit.entries, map.len(), "{name}");
         let m = map.pin();
         let total: u64 = (0..keys).map(|k| *m.get(&k).unwrap()).sum();
         assert_eq!(total, THREADS as u64 * per, "{name}");
@@ -143,4 +149,10 @@ fn readers_never_miss_a_present_key_during_growth_to_a_million_slots() {
     assert!(reads.load(Ordering::Relaxed) > 0);
     assert!(map.capacity() > start_cap * 100);
     assert_eq!(map.len() as u64, next);
+    let mut map = map;
+    let audit = Arc::get_mut(&mut map)
+        .expect("the readers were joined")
+        .audit();
+    assert!(audit.is_sound(), "{audit:?}");
+    assert_eq!(audit.entries as u64, next);
 }

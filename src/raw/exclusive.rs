@@ -20,7 +20,9 @@
 //! after hashing them all and without comparing keys, so that no caller code
 //! runs while the entries are out of the map.
 
-use super::bucket::{match_empty, match_tag, readable, tag_of, with_tag_byte};
+use super::bucket::{
+    match_empty, match_tag, readable, state, tag_byte, tag_of, with_tag_byte, State,
+};
 use super::node::Node;
 use super::table::{AllocFailure, Table};
 use super::{alloc_panic, RawMap};
@@ -282,5 +284,70 @@ impl<K, V, S> RawMap<K, V, S> {
         }
         table.aux.used.add(nodes.len() as isize);
         self.len.add(nodes.len() as isize);
+    }
+}
+
+impl<K, V, S> RawMap<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
+    /// Checks the structure of the table chain through `&mut` access, when no
+    /// operation can be in flight (see [`crate::Audit`] for what is counted).
+    /// Hashes and compares the keys, so it runs the caller's `Hash` and `Eq`.
+    pub(crate) fn audit(&mut self) -> crate::Audit {
+        // SAFETY: exclusive access (see `find_exclusive`).
+        let guard = unsafe { crossbeam_epoch::unprotected() };
+        let mut audit = crate::Audit::default();
+        // (hash, node, table index) of every readable slot of every table.
+        let mut seen: Vec<(u64, *const Node<K, V>, usize)> = Vec::new();
+        // Exclusive access: Relaxed, nothing is published (twice below, too).
+        let mut t = self.root.load_relaxed(guard);
+        while !t.is_null() {
+            // SAFETY: a table of the chain, live while the map is.
+            let table = unsafe { t.deref() };
+            let index = audit.tables;
+            audit.tables += 1;
+            for i in 0..table.nbuckets {
+                let bucket = table.bucket(i);
+                // Exclusive access: Relaxed.
+                let word = bucket.tags.load(ord::RELAXED);
+                for (s, slot) in bucket.slots.iter().enumerate() {
+                    // Exclusive access: Relaxed.
+                    let p = slot.load(ord::RELAXED, guard);
+                    match state(p) {
+                        State::Pending | State::Copy | State::Claiming => audit.claims += 1,
+                        State::Live | State::Frozen => {
+                            // SAFETY: a readable node of the map; `&mut self`, so nothing
+                            // frees it while this runs.
+                            let hash = self.hash(unsafe { &p.deref().key });
+                            if tag_byte(word, s) != tag_of(hash) {
+                                audit.wrong_tags += 1;
+                            }
+                            seen.push((hash, p.as_raw(), index));
+                        }
+                        State::Empty | State::Tombstone | State::Moved => {}
+                    }
+                }
+            }
+            // Exclusive access: Relaxed.
+            t = table.next.load(ord::RELAXED, guard);
+        }
+        seen.sort_unstable_by_key(|&(hash, node, table)| (hash, node, table));
+        for (i, &(hash, node, table)) in seen.iter().enumerate() {
+            let mut earlier = seen[..i].iter().rev().take_while(|e| e.0 == hash);
+            if earlier.clone().any(|e| e.1 == node && e.2 == table) {
+                audit.shared_nodes += 1;
+            } else if earlier.clone().any(|e| e.1 == node) {
+                // The same node in an older table: frozen there, copied here.
+            } else {
+                audit.entries += 1;
+                // SAFETY: as above, for both nodes.
+                if earlier.any(|e| unsafe { (*e.1).key == (*node).key }) {
+                    audit.keys_twice += 1;
+                }
+            }
+        }
+        audit
     }
 }

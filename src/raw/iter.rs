@@ -105,7 +105,11 @@ where
 {
     /// Collects the entries whose hashes lie in the next range.
     fn step(&mut self) {
-        self.buf.clear();
+        // Collect into a buffer taken out of `self`: if a key's `Hash` or `Eq` unwinds
+        // half-way, `self.buf` is left empty, and a later `next` redoes the step
+        // instead of yielding the partial buffer and then the whole step again.
+        let mut buf = core::mem::take(&mut self.buf);
+        buf.clear();
         self.pos = 0;
         let mut table = self.map.root.load(self.guard);
         // SAFETY: tables are retired only through `Table::retire` (an epoch-deferred
@@ -124,9 +128,10 @@ where
         while !table.is_null() {
             // SAFETY: as above.
             let t = unsafe { table.deref() };
-            self.collect(t, lo, last);
+            self.collect_range(&mut buf, t, lo, last);
             table = t.load_next(self.guard);
         }
+        self.buf = buf;
         if last == self.last {
             self.finished = true;
         } else {
@@ -134,7 +139,13 @@ where
         }
     }
 
-    fn collect(&mut self, t: &'g Table<K, V>, lo: u64, last: u64) {
+    fn collect_range(
+        &self,
+        buf: &mut Vec<(u64, &'g K, &'g V)>,
+        t: &'g Table<K, V>,
+        lo: u64,
+        last: u64,
+    ) {
         let first = t.home(lo);
         let span = t.home(last) - first;
         for dist in 0..t.nbuckets {
@@ -159,9 +170,9 @@ where
                 }
                 // A key moves between tables while we look, or is removed and re-inserted
                 // elsewhere in its region: keep the first sighting only.
-                let dup = self.buf.iter().any(|&(bh, k, _)| bh == h && *k == node.key);
+                let dup = buf.iter().any(|&(bh, k, _)| bh == h && *k == node.key);
                 if !dup {
-                    self.buf.push((h, &node.key, &*node.value));
+                    buf.push((h, &node.key, &*node.value));
                 }
             }
             if dist >= span && match_empty(word).any() {

@@ -1699,6 +1699,94 @@ mod tests {
         );
     }
 
+    /// `audit` counts each kind of damage it is for, and only that: a claim
+    /// left behind, a node in two slots, a second entry of a key and a slot
+    /// under a wrong tag are each made by hand in a sound map, audited, and
+    /// undone (so that dropping the map frees each node once).
+    #[test]
+    fn the_audit_finds_each_kind_of_damage() {
+        let mut m: RawMap<u64, u64, Identity> =
+            RawMap::with_tuning(0, Identity, Tuning::default()).unwrap();
+        let key = |i: u64| (i << 59) | 0x05;
+        {
+            let g = crossbeam_epoch::pin();
+            for i in 0..8 {
+                m.insert(key(i), i, &g);
+            }
+        }
+        let sound = m.audit();
+        assert!(sound.is_sound(), "{sound:?}");
+        assert_eq!((sound.entries, sound.tables), (8, 1));
+        // SAFETY: (test) exclusive access through `&mut m`; no other thread exists.
+        let g = unsafe { crossbeam_epoch::unprotected() };
+        let t = m.root.table(g);
+        let (k, h) = (key(9), m.hash(&key(9)));
+        let Scan::Absent(Some(free)) = t.scan(h, &k, g) else {
+            panic!("key 9 is absent and its home bucket has room");
+        };
+        let slot = &free.bucket.slots[free.index];
+        let node = Box::into_raw(Node::boxed(k, 9));
+        let claim = Shared::from(node as *const Node<u64, u64>).with_tag(TAG_PENDING);
+        assert!(matches!(t.claim(&free, h, claim, g), Claim::Claimed));
+        let a = m.audit();
+        assert_eq!((a.claims, a.entries), (1, 8), "{a:?}");
+        assert!(!a.is_sound());
+        assert!(t.commit(&free, claim, g));
+        // A second node of key 1 in that slot, under key 1's tag: a key twice.
+        let other = Box::into_raw(Node::boxed(key(1), 1));
+        // Relaxed: (test) exclusive access, here and below.
+        slot.store(Shared::from(other as *const Node<u64, u64>), ord::RELAXED);
+        let tags = &free.bucket.tags;
+        let word = tags.load(ord::RELAXED);
+        tags.store(
+            bucket::with_tag_byte(word, free.index, bucket::tag_of(m.hash(&key(1)))),
+            ord::RELAXED,
+        );
+        let a = m.audit();
+        assert_eq!(
+            (a.keys_twice, a.shared_nodes, a.claims, a.wrong_tags),
+            (1, 0, 0, 0),
+            "{a:?}"
+        );
+        // Another entry's node in this slot as well: one node in two slots.
+        // SAFETY: (test) `other` was never shared with another thread; nothing else points to it now.
+        unsafe { drop(Box::from_raw(other)) };
+        let first = (0..t.nbuckets)
+            .flat_map(|i| t.bucket(i).slots.iter())
+            .map(|x| x.load(ord::RELAXED, g))
+            .find(|p| bucket::readable(*p) && p.as_raw() != node.cast_const())
+            .unwrap();
+        slot.store(first, ord::RELAXED);
+        // SAFETY: (test) the node is readable (loaded from a live slot above).
+        let first_key = unsafe { first.deref().key };
+        tags.store(
+            bucket::with_tag_byte(word, free.index, bucket::tag_of(m.hash(&first_key))),
+            ord::RELAXED,
+        );
+        let a = m.audit();
+        assert_eq!(
+            (a.shared_nodes, a.keys_twice, a.entries),
+            (1, 0, 8),
+            "{a:?}"
+        );
+        // Key 9's node back in its slot, under another key's tag.
+        slot.store(Shared::from(node as *const Node<u64, u64>), ord::RELAXED);
+        tags.store(
+            bucket::with_tag_byte(word, free.index, 0x80 | 0x11),
+            ord::RELAXED,
+        );
+        let a = m.audit();
+        assert_eq!(
+            (a.wrong_tags, a.shared_nodes, a.keys_twice, a.entries),
+            (1, 0, 0, 9),
+            "{a:?}"
+        );
+        tags.store(word, ord::RELAXED);
+        let a = m.audit();
+        assert!(a.is_sound(), "{a:?}");
+        assert_eq!(a.entries, 9);
+    }
+
     #[test]
     fn table_layout_puts_buckets_after_a_64_byte_header() {
         assert_eq!(core::mem::size_of::<Table<u64, u64>>(), 64);

@@ -296,6 +296,11 @@ pub fn assert_single(map: &Map, k: u64) {
     );
 }
 
+/// The payload of a panic a model injects into the map's calls of user code
+/// (`std::panic::panic_any(Injected)`) and catches inside its own thread: the
+/// panic hook of [`model_with`] lets it unwind instead of failing the model.
+pub struct Injected;
+
 /// Runs `f` under loom, exploring every interleaving within the preemption
 /// bound `LOOM_MAX_PREEMPTIONS` (2 when unset, so a bare `cargo test` stays
 /// bounded), and prints how many executions were explored.
@@ -326,6 +331,10 @@ where
     HOOK.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
             use std::io::Write;
+            if info.payload().is::<Injected>() {
+                // A model's own panic, caught inside its thread (see `Injected`).
+                return;
+            }
             // Written past the test harness's output capture, which the exit discards.
             let thread = std::thread::current();
             let name = thread.name().unwrap_or("?");
