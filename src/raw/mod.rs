@@ -1732,55 +1732,45 @@ mod tests {
         assert_eq!((a.claims, a.entries), (1, 8), "{a:?}");
         assert!(!a.is_sound());
         assert!(t.commit(&free, claim, g));
+        let tags = &free.bucket.tags;
+        // Relaxed: (test) exclusive access, here and in `place`.
+        let word = tags.load(ord::RELAXED);
+        // Puts `p` in the slot under tag byte `tag`, and audits.
+        let place = |m: &mut RawMap<u64, u64, Identity>, p: Shared<'_, Node<u64, u64>>, tag: u8| {
+            slot.store(p, ord::RELAXED);
+            tags.store(bucket::with_tag_byte(word, free.index, tag), ord::RELAXED);
+            let a = m.audit();
+            (
+                a.claims,
+                a.shared_nodes,
+                a.keys_twice,
+                a.wrong_tags,
+                a.entries,
+            )
+        };
         // A second node of key 1 in that slot, under key 1's tag: a key twice.
         let other = Box::into_raw(Node::boxed(key(1), 1));
-        // Relaxed: (test) exclusive access, here and below.
-        slot.store(Shared::from(other as *const Node<u64, u64>), ord::RELAXED);
-        let tags = &free.bucket.tags;
-        let word = tags.load(ord::RELAXED);
-        tags.store(
-            bucket::with_tag_byte(word, free.index, bucket::tag_of(m.hash(&key(1)))),
-            ord::RELAXED,
-        );
-        let a = m.audit();
-        assert_eq!(
-            (a.keys_twice, a.shared_nodes, a.claims, a.wrong_tags),
-            (1, 0, 0, 0),
-            "{a:?}"
-        );
+        let tag1 = bucket::tag_of(m.hash(&key(1)));
+        let other_shared = Shared::from(other as *const Node<u64, u64>);
+        assert_eq!(place(&mut m, other_shared, tag1), (0, 0, 1, 0, 9));
         // Another entry's node in this slot as well: one node in two slots.
-        // SAFETY: (test) `other` was never shared with another thread; nothing else points to it now.
-        unsafe { drop(Box::from_raw(other)) };
         let first = (0..t.nbuckets)
             .flat_map(|i| t.bucket(i).slots.iter())
             .map(|x| x.load(ord::RELAXED, g))
-            .find(|p| bucket::readable(*p) && p.as_raw() != node.cast_const())
+            .find(|p| {
+                bucket::readable(*p)
+                    && p.as_raw() != node.cast_const()
+                    && p.as_raw() != other.cast_const()
+            })
             .unwrap();
-        slot.store(first, ord::RELAXED);
         // SAFETY: (test) the node is readable (loaded from a live slot above).
-        let first_key = unsafe { first.deref().key };
-        tags.store(
-            bucket::with_tag_byte(word, free.index, bucket::tag_of(m.hash(&first_key))),
-            ord::RELAXED,
-        );
-        let a = m.audit();
-        assert_eq!(
-            (a.shared_nodes, a.keys_twice, a.entries),
-            (1, 0, 8),
-            "{a:?}"
-        );
+        let first_tag = bucket::tag_of(m.hash(&unsafe { first.deref() }.key));
+        assert_eq!(place(&mut m, first, first_tag), (0, 1, 0, 0, 8));
+        // SAFETY: (test) no slot points to `other` any more; it was never shared.
+        unsafe { drop(Box::from_raw(other)) };
         // Key 9's node back in its slot, under another key's tag.
-        slot.store(Shared::from(node as *const Node<u64, u64>), ord::RELAXED);
-        tags.store(
-            bucket::with_tag_byte(word, free.index, 0x80 | 0x11),
-            ord::RELAXED,
-        );
-        let a = m.audit();
-        assert_eq!(
-            (a.wrong_tags, a.shared_nodes, a.keys_twice, a.entries),
-            (1, 0, 0, 9),
-            "{a:?}"
-        );
+        let node_shared = Shared::from(node as *const Node<u64, u64>);
+        assert_eq!(place(&mut m, node_shared, 0x80 | 0x11), (0, 0, 0, 1, 9));
         tags.store(word, ord::RELAXED);
         let a = m.audit();
         assert!(a.is_sound(), "{a:?}");
