@@ -128,8 +128,12 @@
 //!   the middle of any operation holds up nobody. Writes are lock-free, except
 //!   that racing first inserts of one absent key are only obstruction-free
 //!   (two of them can, in theory, undo each other's claims forever; see
-//!   `docs/design.md`, "Progress"). Resizes are incremental: writers move a
-//!   bounded number of buckets each, readers follow forwarding marks.
+//!   `docs/design.md`, "Progress"). Resizes are incremental: each writer
+//!   moves a bounded number of buckets (its helping budget and its own key's
+//!   region), readers follow forwarding marks. Two calls do more: `reserve`
+//!   finishes a resize in flight that is too small for it, and an insert into
+//!   a resize target already near its own load limit (a shrink that inserts
+//!   overtook) helps that resize to its end first.
 //!
 //! Keys and values must be `Send + 'static`: removed entries are dropped by
 //! the global epoch collector, possibly on another thread and after the map.
@@ -155,7 +159,8 @@
 //!   exception: an insert that placed its entry outside the key's home
 //!   bucket checks the load afterwards, so it may panic with its entry in
 //!   the map. [`HashMap::try_reserve`] makes room ahead of time and returns
-//!   an error instead.
+//!   an error instead when its own table cannot be allocated (a resize in
+//!   flight that it helps first can still panic, as in any write that helps).
 //!
 //! A panic in a caller's `Hash`, `Eq` or closure unwinds through the call and
 //! leaves the map consistent: nothing lost, leaked or dropped twice

@@ -27,8 +27,10 @@ pub type DefaultHashBuilder = ahash::RandomState;
 /// A lock-free concurrent hash map with epoch-based reclamation.
 ///
 /// Reads never write shared memory, never wait and never block a writer;
-/// writes are lock-free; the table grows and shrinks incrementally. See the
-/// [crate documentation](crate) for the guarantees and when to choose it.
+/// writes never wait for another thread (lock-free, but racing first inserts
+/// of one absent key, which are obstruction-free); the table grows and
+/// shrinks incrementally. See the [crate documentation](crate) for the
+/// guarantees and when to choose it.
 ///
 /// ```
 /// use epochmap::HashMap;
@@ -820,7 +822,10 @@ where
     }
 
     /// Makes room for `additional` more entries: starts the resize at once
-    /// (it completes incrementally, as writers touch the map).
+    /// (it completes incrementally, as writers touch the map). A resize already
+    /// in flight whose target is too small for them, a growth the load started
+    /// or a shrink, this call first helps to its end, which can mean migrating
+    /// most of the table in this call.
     ///
     /// The room stays reserved: removes never shrink the table below it, until
     /// [`shrink_to_fit`](Self::shrink_to_fit) gives it up. One race is left: a
@@ -845,7 +850,14 @@ where
         }
     }
 
-    /// Like [`reserve`](Self::reserve), but returns an error instead of panicking.
+    /// Like [`reserve`](Self::reserve), but returns an error instead of
+    /// panicking when the size overflows or its table cannot be allocated.
+    ///
+    /// # Panics
+    /// Like any write that helps a resize in flight: if that resize's target
+    /// overflows while this call helps it and the table the overflow needs
+    /// cannot be allocated (crate docs, "Panics"). Only the table of this
+    /// call's own resize is covered by the error.
     ///
     /// ```
     /// let map = epochmap::HashMap::<u64, u64>::new();

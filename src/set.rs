@@ -109,8 +109,9 @@ impl<K, S> HashSet<K, S> {
         self.map.is_empty()
     }
 
-    /// Keys the set is guaranteed to hold without a resize; a lower bound,
-    /// like [`HashMap::capacity`](crate::HashMap::capacity).
+    /// Keys the table has room for under its load limit; not the exact point
+    /// of the next resize, either way (tombstones count toward the load): see
+    /// [`HashMap::capacity`](crate::HashMap::capacity).
     ///
     /// ```
     /// assert!(epochmap::HashSet::<u8>::with_capacity(3).capacity() >= 3);
@@ -260,6 +261,13 @@ where
         self.map.shrink_to_fit()
     }
 
+    /// [`HashMap::audit`](crate::HashMap::audit) of the set's table chain. For
+    /// the map's own tests: not stable API.
+    #[doc(hidden)]
+    pub fn audit(&mut self) -> crate::Audit {
+        self.map.audit()
+    }
+
     /// Keeps only the keys for which `keep` is true. Weakly consistent, like
     /// [`iter`](Self::iter): keys inserted meanwhile may be skipped, and a key
     /// removed and inserted again after `keep` judged it stays.
@@ -301,7 +309,9 @@ where
         self.map.reserve(additional, guard)
     }
 
-    /// Like [`reserve`](Self::reserve), but returns an error instead of panicking.
+    /// Like [`reserve`](Self::reserve), but returns an error instead of
+    /// panicking when the size overflows or its table cannot be allocated;
+    /// see [`HashMap::try_reserve`] for the one panic left.
     ///
     /// ```
     /// let set = epochmap::HashSet::<u64>::new();

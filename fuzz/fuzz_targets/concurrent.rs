@@ -362,7 +362,7 @@ fn run(input: Input) {
         .map(|l| &l[..l.len().min(MAX_OPS)])
         .collect();
     let steps = schedule(&input.schedule, &lists);
-    let map: Map = input.shape.map();
+    let mut map: Map = input.shape.map();
     let barrier = SpinBarrier {
         n,
         arrived: AtomicUsize::new(0),
@@ -465,6 +465,11 @@ fn run(input: Input) {
         }
     }
     drop(g);
+    // No operation is in flight: no claim left, no node in two slots, no key
+    // twice, no slot under a wrong tag (`HashMap::audit`).
+    let audit = map.audit();
+    assert!(audit.is_sound(), "after the join: {audit:?}");
+    assert_eq!(audit.entries, last.len(), "entries in the audit");
     drop(map);
     reclaim();
 }

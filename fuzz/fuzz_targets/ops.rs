@@ -671,6 +671,11 @@ fn run(input: Input) {
         }
     }
     check_contents(&map, &model, &"end");
+    // No operation is in flight: no claim left, no node in two slots, no key
+    // twice, no slot under a wrong tag (`HashMap::audit`).
+    let audit = map.audit();
+    assert!(audit.is_sound(), "end: {audit:?}");
+    assert_eq!(audit.entries, model.len(), "end: entries in the audit");
     drop(map);
     reclaim();
 }

@@ -332,6 +332,11 @@ fn run(input: Input) {
         }
     }
     check_contents(&set, &model, &"end");
+    // No operation is in flight: no claim left, no node in two slots, no key
+    // twice, no slot under a wrong tag (`HashMap::audit`).
+    let audit = set.audit();
+    assert!(audit.is_sound(), "end: {audit:?}");
+    assert_eq!(audit.entries, model.len(), "end: entries in the audit");
     drop(set);
     reclaim();
 }
