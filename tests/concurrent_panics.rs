@@ -139,7 +139,7 @@ const KEYS: u64 = 256;
 const PHASE: usize = 2_000;
 /// The phase, set by thread 0 from its count of operations.
 static CLOCK: AtomicUsize = AtomicUsize::new(0);
-const OPS: usize = scaled(40_000, 150);
+const OPS: usize = scaled(40_000, 40);
 const ROUNDS: usize = scaled(6, 1);
 
 /// Silences the injected panics' messages; every other panic is reported.
