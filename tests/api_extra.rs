@@ -871,7 +871,7 @@ fn an_update_closure_that_writes_its_own_key_runs_again_once_per_write() {
 /// Until the twenty-fifth session an insert into a resize target checked the
 /// target's room against its used slots plus `len`, which counts every entry
 /// already copied twice; near the end of each growth the check failed and one
-/// insert helped the whole rest of the resize: 17,490 buckets in one insert of
+/// insert helped the whole rest of the resize: 17,196 buckets in one insert of
 /// this growth (found in review).
 #[test]
 fn no_insert_of_a_growing_map_migrates_more_than_its_share() {

@@ -457,7 +457,7 @@ where
     /// Until the twenty-fifth session the bound was `len` alone, which counts
     /// every entry already copied a second time (it is in the target's used
     /// slots too): near the end of every growth the sum reached the limit, and
-    /// one insert helped the resize to its end, 17,490 buckets in one insert of
+    /// one insert helped the resize to its end, 17,196 buckets in one insert of
     /// a single-threaded growth to 600,000 keys (found in review; the test
     /// `api_extra::no_insert_of_a_growing_map_migrates_more_than_its_share`).
     fn must_wait_for_room(&self, table: Shared<'_, Table<K, V>>, guard: &Guard) -> bool {
